@@ -1,0 +1,15 @@
+// coio/coio.hpp - everything.
+#pragma once
+
+#include <coio/cancel.hpp>
+#include <coio/event_loop.hpp>
+#include <coio/gather.hpp>
+#include <coio/net/address.hpp>
+#include <coio/net/connection.hpp>
+#include <coio/net/error.hpp>
+#include <coio/net/server.hpp>
+#include <coio/net/socket.hpp>
+#include <coio/result.hpp>
+#include <coio/sleep.hpp>
+#include <coio/task.hpp>
+#include <coio/task_handle.hpp>

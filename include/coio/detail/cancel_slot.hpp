@@ -1,0 +1,80 @@
+// coio/detail/cancel_slot.hpp - where a suspended await listens for cancellation.
+//
+// Every coroutine chain started by the loop (a task made by create_task, each
+// child of gather) has one cancel_slot. A task<T> awaited inside the chain
+// inherits its parent's slot, so the innermost await is the one that hears a
+// cancel request.
+//
+// Protocol for a cancellable awaiter (sleep, I/O, awaiting a task handle, ...):
+//   1. Before suspending, if requested() is true, do not start anything; consume()
+//      the request and throw cancelled_error from await_resume.
+//   2. Otherwise attach(hook, ctx) and suspend. request() detaches the hook and
+//      calls it once; the hook must make the operation finish soon (remove the
+//      timer, ask the backend to cancel) and must not resume the coroutine inline.
+//   3. When the operation finishes, detach(). If it finished *because* of the
+//      hook, consume() and throw cancelled_error; if it finished with a real
+//      result anyway (the kernel won the race), return the result and leave the
+//      request pending: the next await throws. Nothing is lost either way.
+#pragma once
+
+#include <cstdint>
+
+namespace coio::detail {
+
+class cancel_slot {
+public:
+    using hook_fn = void (*)(void* ctx) noexcept;
+
+    cancel_slot() = default;
+    cancel_slot(const cancel_slot&) = delete;
+    cancel_slot& operator=(const cancel_slot&) = delete;
+
+    [[nodiscard]] bool requested() const noexcept { return m_requested; }
+
+    // Number of cancel requests not yet withdrawn by uncancel() (asyncio's
+    // Task.cancelling()).
+    [[nodiscard]] std::uint32_t cancelling() const noexcept { return m_cancelling; }
+
+    void attach(hook_fn fn, void* ctx) noexcept {
+        m_hook = fn;
+        m_ctx = ctx;
+    }
+    void detach() noexcept { m_hook = nullptr; }
+
+    // Request cancellation. Returns false if a request was already pending.
+    bool request() noexcept {
+        ++m_cancelling;
+        if (m_requested) {
+            return false;
+        }
+        m_requested = true;
+        if (m_hook != nullptr) {
+            hook_fn fn = m_hook;
+            m_hook = nullptr;
+            fn(m_ctx);
+        }
+        return true;
+    }
+
+    // The pending request was delivered as a cancelled_error.
+    void consume() noexcept { m_requested = false; }
+
+    // Withdraw one request (asyncio's Task.uncancel()); returns what is left.
+    std::uint32_t uncancel() noexcept {
+        if (m_cancelling > 0) {
+            --m_cancelling;
+        }
+        if (m_cancelling == 0) {
+            m_requested = false;
+        }
+        return m_cancelling;
+    }
+
+private:
+    hook_fn m_hook = nullptr;
+    void* m_ctx = nullptr;
+    std::uint32_t m_cancelling = 0;
+    bool m_requested = false;
+};
+
+} // namespace coio::detail

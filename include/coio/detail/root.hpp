@@ -1,0 +1,134 @@
+// coio/detail/root.hpp - the frame create_task puts around a task.
+//
+// A root coroutine awaits the user's task and keeps its outcome. It is the
+// start of a cancellable chain (it owns the cancel slot every nested await
+// inherits) and the unit the loop counts, cancels and reaps.
+//
+// Lifetime: the frame is reference-counted, not atomically (one loop thread).
+// The loop holds one reference while the task runs; each task_handle holds one.
+// The last release destroys the frame; if the task ended in an exception that
+// nobody retrieved, it goes to the loop's exception handler first.
+#pragma once
+
+#include <coio/cancel.hpp>
+#include <coio/detail/promise.hpp>
+#include <coio/result.hpp>
+#include <coio/task.hpp>
+
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <string>
+
+namespace coio {
+class event_loop;
+}
+
+namespace coio::detail {
+
+// An awaiter parked on a task handle until the task finishes.
+struct task_waiter {
+    std::coroutine_handle<> m_handle;
+    task_waiter* m_next = nullptr;
+    task_waiter* m_prev = nullptr;
+};
+
+class root_base : public promise_base {
+public:
+    static std::suspend_always initial_suspend() noexcept { return {}; }
+    void unhandled_exception() noexcept { m_exception = std::current_exception(); }
+
+    struct final_awaiter {
+        static bool await_ready() noexcept { return false; }
+        template <class P>
+        static void await_suspend(std::coroutine_handle<P> h) noexcept {
+            root_finished(h.promise());
+        }
+        static void await_resume() noexcept {}
+    };
+    static final_awaiter final_suspend() noexcept { return {}; }
+
+    [[nodiscard]] bool cancelled() const noexcept;
+
+    cancel_slot m_own_slot;
+    event_loop* m_owner = nullptr; // null once the loop is gone
+    root_base* m_prev = nullptr;   // the loop's list of roots
+    root_base* m_next = nullptr;
+    std::coroutine_handle<> m_self;
+    task_waiter* m_waiters = nullptr;
+    std::exception_ptr m_exception;
+    std::string m_name;
+    std::uint64_t m_id = 0;
+    std::uint32_t m_refs = 1;
+    bool m_done = false;
+    bool m_retrieved = false;
+
+private:
+    friend struct final_awaiter;
+    // Marks the root done, posts its waiters and drops the loop's reference.
+    // Defined in lib/event_loop.cpp; runs no user code.
+    static void root_finished(root_base& r) noexcept;
+};
+
+// Drop one reference (a task_handle going away). Defined in lib/.
+void root_release(root_base& r) noexcept;
+
+inline bool root_base::cancelled() const noexcept {
+    if (!m_done || !m_exception) {
+        return false;
+    }
+    try {
+        std::rethrow_exception(m_exception);
+    } catch (const cancelled_error&) {
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+template <class T>
+class root_promise;
+
+template <class T>
+struct root_coroutine {
+    using promise_type = root_promise<T>;
+    std::coroutine_handle<promise_type> m_h;
+};
+
+template <class T>
+class root_promise : public root_base {
+public:
+    root_coroutine<T> get_return_object() noexcept {
+        auto h = std::coroutine_handle<root_promise>::from_promise(*this);
+        m_self = h;
+        return {h};
+    }
+    template <class U>
+    void return_value(U&& v) {
+        m_value.set_value(std::forward<U>(v));
+    }
+    result<T> m_value;
+};
+
+template <>
+class root_promise<void> : public root_base {
+public:
+    root_coroutine<void> get_return_object() noexcept {
+        auto h = std::coroutine_handle<root_promise>::from_promise(*this);
+        m_self = h;
+        return {h};
+    }
+    void return_void() noexcept { m_value.set_value(); }
+    result<void> m_value;
+};
+
+template <class T>
+root_coroutine<T> make_root(task<T> t) {
+    if constexpr (std::is_void_v<T>) {
+        co_await std::move(t);
+    } else {
+        co_return co_await std::move(t);
+    }
+}
+
+} // namespace coio::detail

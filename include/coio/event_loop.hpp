@@ -1,0 +1,158 @@
+// coio/event_loop.hpp - the single-threaded scheduler, and coio::run.
+//
+// One loop per thread. It owns a ready queue of coroutine handles, a timer heap
+// and one backend (epoll, io_uring or kqueue: see backend_name()). An
+// iteration waits for I/O completions or the next timer, fires due timers, then
+// resumes every handle that was ready at the start of the phase. docs/design.md
+// numbers the phases.
+//
+// Lifetime rules:
+//  - create_task starts a task on the next iteration; the loop owns its frame
+//    until it finishes, whatever happens to the returned handle.
+//  - run()/run_until_complete() return only when nothing is left: the main task
+//    has finished, every other task has finished (the remaining ones are
+//    cancelled first, as asyncio.run does), and no timer, I/O operation or
+//    backend registration is outstanding.
+#pragma once
+
+#include <coio/detail/io_op.hpp>
+#include <coio/detail/loop_core.hpp>
+#include <coio/detail/root.hpp>
+#include <coio/detail/timer.hpp>
+#include <coio/task.hpp>
+#include <coio/task_handle.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace coio {
+
+namespace detail {
+class backend;
+struct loop_impl;
+} // namespace detail
+
+// What the exception handler is told about an exception nobody retrieved.
+struct exception_context {
+    std::string_view message;   // one line: what failed, where
+    std::string_view task_name; // empty for a call_soon callback
+    std::exception_ptr exception;
+};
+
+// What is outstanding in a loop; all zero after run() returns.
+struct loop_stats {
+    std::size_t tasks = 0;          // tasks created and not finished
+    std::size_t task_frames = 0;    // root frames alive (finished ones held by handles count)
+    std::size_t ready = 0;          // handles in the ready queue
+    std::size_t timers = 0;         // pending timers
+    std::size_t io_in_flight = 0;   // operations submitted and not completed
+    std::size_t registrations = 0;  // fds the backend is tracking
+    std::uint64_t iterations = 0;   // loop iterations so far
+};
+
+class event_loop : public detail::loop_core {
+public:
+    using clock = std::chrono::steady_clock;
+
+    // Picks the backend from COIO_BACKEND (epoll, io_uring, kqueue, auto; unset
+    // means auto). Throws std::runtime_error naming the backend if the one asked
+    // for is not built in or does not work here.
+    event_loop();
+    explicit event_loop(std::string_view backend);
+    ~event_loop();
+    event_loop(const event_loop&) = delete;
+    event_loop& operator=(const event_loop&) = delete;
+
+    // The loop running on this thread, or null.
+    static event_loop* current() noexcept;
+    // The loop running on this thread; throws std::logic_error if none.
+    static event_loop& running();
+
+    [[nodiscard]] std::string_view backend_name() const noexcept;
+    [[nodiscard]] loop_stats stats() const noexcept;
+
+    // Schedule `t` to start on the next iteration (asyncio.create_task). The
+    // name appears in exception reports; empty gives "task-<id>".
+    template <class T>
+    task_handle<T> create_task(task<T> t, std::string name = {}) {
+        auto root = detail::make_root(std::move(t));
+        start_root(root.m_h.promise(), std::move(name));
+        return task_handle<T>(root.m_h);
+    }
+
+    // Run `f` on a later iteration, in FIFO order with other callbacks.
+    // Exceptions it throws go to the exception handler.
+    void call_soon(std::function<void()> f);
+    // Same, from any thread; wakes the loop.
+    void call_soon_threadsafe(std::function<void()> f);
+
+    // Run the loop until `main` finishes, then cancel what is left and run
+    // until everything has finished. Returns main's value or rethrows its
+    // exception. Throws std::logic_error if main waits for something that
+    // nothing left in the loop can ever complete.
+    template <class T>
+    T run_until_complete(task<T> main) {
+        auto root = detail::make_root(std::move(main));
+        start_root(root.m_h.promise(), "main");
+        task_handle<T> h(root.m_h);
+        drive(root.m_h.promise());
+        return h.result();
+    }
+
+    // Replace the handler for exceptions nobody retrieved. The default prints
+    // one line to stderr naming the task. The handler must not throw.
+    void set_exception_handler(std::function<void(const exception_context&)> handler);
+    void call_exception_handler(const exception_context& ctx) noexcept;
+
+    // --- for awaitables (detail) ---------------------------------------------
+    // Start an I/O operation. Returns true if it finished inline (result set,
+    // m_complete will not be called); otherwise m_complete is called later.
+    bool submit(detail::io_op& op);
+    // Ask an in-flight operation to finish early; completion still comes.
+    void cancel(detail::io_op& op) noexcept;
+    // Cancel and wait until the backend (and kernel) are done with the op; no
+    // completion is delivered. For destructors of frames torn down mid-await.
+    void forget(detail::io_op& op) noexcept;
+    // Close an fd the backend may track; its in-flight ops complete cancelled.
+    void close_fd(int fd) noexcept;
+    void add_timer(detail::timer_node& t);
+    void remove_timer(detail::timer_node& t) noexcept;
+
+    // Called by root_finished / root_release (detail).
+    void on_root_finished(detail::root_base& r) noexcept;
+    void on_root_released(detail::root_base& r) noexcept;
+
+private:
+    void start_root(detail::root_base& r, std::string name);
+    void drive(detail::root_base& main);
+    bool run_once(const detail::root_base* main);
+
+    std::unique_ptr<detail::loop_impl> m_impl;
+};
+
+// asyncio.run: make a loop, run `main` to completion on it, tear it down.
+template <class T>
+T run(task<T> main) {
+    event_loop loop;
+    return loop.run_until_complete(std::move(main));
+}
+
+// asyncio.create_task on the running loop.
+template <class T>
+task_handle<T> create_task(task<T> t, std::string name = {}) {
+    return event_loop::running().create_task(std::move(t), std::move(name));
+}
+
+// The backend the running loop uses, or the one a new loop would pick here.
+std::string backend_name();
+// Backends built into this library that can run on this machine now.
+std::vector<std::string> available_backends();
+
+} // namespace coio

@@ -1,0 +1,103 @@
+// coio/net/server.hpp - start_server (asyncio.start_server).
+//
+//   coio::task<> echo(coio::socket s) { ... }
+//   coio::server srv = co_await coio::start_server(echo, "127.0.0.1", 0);
+//   std::printf("port %u\n", srv.port());
+//   co_await srv.serve_forever();
+//
+// Each accepted connection runs `handler(socket)` as its own task. The
+// handler is a function or function object returning task<void>; it is copied
+// once and kept alive (shared) until the last connection task using it ends,
+// so a stateful handler is safe. A handler's exception goes to the loop's
+// exception handler and does not affect the server.
+//
+// Running out of fds (EMFILE, ENFILE, ENOBUFS, ENOMEM) on accept pauses
+// accepting - reported once to the exception handler - and retries after a
+// backoff (10 ms doubling to 1 s) or as soon as one of this server's
+// connections closes, whichever is first. It never spins and never stops
+// listening for good; the waiting clients stay in the kernel's backlog.
+#pragma once
+
+#include <coio/event_loop.hpp>
+#include <coio/net/address.hpp>
+#include <coio/net/socket.hpp>
+#include <coio/task.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace coio {
+
+namespace detail {
+struct server_state;
+}
+
+struct server_options {
+    int backlog = 1024;
+    bool reuse_address = true;
+    bool nodelay = true; // TCP_NODELAY on accepted sockets
+};
+
+struct server_stats {
+    std::uint64_t accepted = 0;
+    std::uint64_t accept_errors = 0;   // failed accept calls (EMFILE etc.)
+    std::uint64_t accept_pauses = 0;   // times accepting was paused for lack of fds
+    std::uint64_t active = 0;          // connection tasks running now
+};
+
+class server {
+public:
+    server() noexcept = default;
+    explicit server(std::shared_ptr<detail::server_state> st) noexcept : m_state(std::move(st)) {}
+    server(server&&) noexcept = default;
+    server& operator=(server&& o) noexcept {
+        if (this != &o) {
+            close();
+            m_state = std::move(o.m_state);
+        }
+        return *this;
+    }
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+    ~server() { close(); }
+
+    [[nodiscard]] address local_address() const;
+    [[nodiscard]] std::uint16_t port() const { return local_address().port(); }
+    [[nodiscard]] bool is_serving() const noexcept;
+    [[nodiscard]] server_stats stats() const noexcept;
+
+    // Stop accepting and close the listening socket. Connection tasks already
+    // running go on. Idempotent.
+    void close() noexcept;
+    // Suspend until close() is called (by another task).
+    task<> serve_forever();
+    // Suspend until the server is closed and every connection task has ended.
+    task<> wait_closed();
+
+private:
+    std::shared_ptr<detail::server_state> m_state;
+};
+
+namespace detail {
+using connection_fn = std::function<task<>(socket)>;
+task<server> start_server_impl(connection_fn fn, address at, server_options opts);
+
+template <class Handler>
+task<> run_handler(std::shared_ptr<Handler> h, socket s) {
+    co_await (*h)(std::move(s));
+}
+} // namespace detail
+
+// Listen on host:port (numeric host; port 0 picks a free port, see port()).
+// Throws net_error naming the address if it cannot bind or listen.
+template <class Handler>
+task<server> start_server(Handler handler, std::string host, std::uint16_t port,
+                          server_options opts = {}) {
+    auto h = std::make_shared<Handler>(std::move(handler));
+    detail::connection_fn fn = [h](socket s) { return detail::run_handler(h, std::move(s)); };
+    return detail::start_server_impl(std::move(fn), address::parse(host, port), opts);
+}
+
+} // namespace coio

@@ -1,0 +1,203 @@
+// coio/net/socket.hpp - a non-blocking TCP socket with awaitable operations.
+//
+//   coio::socket s = co_await coio::open_connection("127.0.0.1", port);
+//   co_await s.write_all("hello\n");
+//   std::array<char, 1024> buf;
+//   auto [st, n, err] = co_await s.read_some(buf);   // st == io_status::eof at end
+//
+// Every socket is created non-blocking and close-on-exec, and writes never
+// raise SIGPIPE (MSG_NOSIGNAL). Operations must be awaited on the loop thread;
+// at most one read-side (read_some, accept) and one write-side (write_some,
+// write_all, connect) operation may be in flight per socket at a time (a
+// second one completes with an error status, EBUSY).
+//
+// Buffers passed to an operation must stay valid until the co_await finishes;
+// awaiting in the same full-expression (the usual `co_await s.read_some(buf)`)
+// guarantees it.
+//
+// close() (and the destructor) closes the fd at once; operations in flight on it
+// complete with io_status::cancelled.
+#pragma once
+
+#include <coio/detail/io_awaiter.hpp>
+#include <coio/net/address.hpp>
+#include <coio/net/error.hpp>
+#include <coio/task.hpp>
+
+#include <cstddef>
+#include <span>
+#include <string_view>
+#include <utility>
+
+namespace coio {
+
+class socket;
+
+struct accept_result;
+
+enum class shutdown_how : unsigned char { read, write, both };
+
+class socket {
+public:
+    socket() noexcept = default;
+    // Adopt an fd (it should be non-blocking; the socket closes it).
+    explicit socket(int fd) noexcept : m_fd(fd) {}
+    socket(socket&& o) noexcept : m_fd(std::exchange(o.m_fd, -1)) {}
+    socket& operator=(socket&& o) noexcept {
+        if (this != &o) {
+            close();
+            m_fd = std::exchange(o.m_fd, -1);
+        }
+        return *this;
+    }
+    socket(const socket&) = delete;
+    socket& operator=(const socket&) = delete;
+    ~socket() { close(); }
+
+    // A new TCP socket for the address family. Throws net_error.
+    static socket open_tcp(address::family family);
+
+    [[nodiscard]] int native_handle() const noexcept { return m_fd; }
+    [[nodiscard]] bool is_open() const noexcept { return m_fd >= 0; }
+    // Give up ownership of the fd.
+    [[nodiscard]] int release() noexcept { return std::exchange(m_fd, -1); }
+
+    // Setup; each throws net_error naming the operation and address.
+    void set_reuse_address(bool on);
+    void set_nodelay(bool on);
+    void bind(const address& a);
+    void listen(int backlog = 1024);
+    [[nodiscard]] address local_address() const;
+    [[nodiscard]] address peer_address() const;
+    // Half-close; returns the error (none on success).
+    std::error_code shutdown(shutdown_how how) noexcept;
+    // Close now; in-flight operations complete with io_status::cancelled.
+    void close() noexcept;
+
+    class accept_awaiter;
+    class connect_awaiter;
+    class recv_awaiter;
+    class send_awaiter;
+
+    // Wait for and accept one connection (non-blocking, close-on-exec).
+    [[nodiscard]] accept_awaiter accept() noexcept;
+    // Connect to `to`. status refused / timed_out / error on failure.
+    [[nodiscard]] connect_awaiter connect(const address& to) noexcept;
+    // Read what is available, up to buf.size() bytes; waits if nothing is.
+    // bytes == 0 with io_status::eof when the peer has closed.
+    [[nodiscard]] recv_awaiter read_some(std::span<std::byte> buf) noexcept;
+    [[nodiscard]] recv_awaiter read_some(std::span<char> buf) noexcept;
+    // Write what the kernel takes now, at least one byte; waits if it takes none.
+    [[nodiscard]] send_awaiter write_some(std::span<const std::byte> buf) noexcept;
+    [[nodiscard]] send_awaiter write_some(std::string_view buf) noexcept;
+    // Write everything, across partial writes. bytes says how much went out
+    // if the status is not ok.
+    [[nodiscard]] task<io_result> write_all(std::span<const std::byte> buf);
+    [[nodiscard]] task<io_result> write_all(std::string_view buf);
+
+private:
+    int m_fd = -1;
+};
+
+struct accept_result {
+    io_status status = io_status::ok;
+    socket sock;
+    address peer;
+    std::error_code error;
+    [[nodiscard]] bool ok() const noexcept { return status == io_status::ok; }
+};
+
+class socket::recv_awaiter : public detail::io_awaiter_base {
+public:
+    recv_awaiter(int fd, void* buf, std::size_t len) noexcept {
+        m_op.m_code = detail::op_code::recv;
+        m_op.m_fd = fd;
+        m_op.m_buf = buf;
+        m_op.m_len = len;
+    }
+    io_result await_resume() {
+        int r = take_result();
+        if (r == 0 && m_op.m_len != 0) {
+            return io_result{io_status::eof, 0, {}};
+        }
+        return detail::make_io_result(r, r > 0 ? static_cast<std::size_t>(r) : 0);
+    }
+};
+
+class socket::send_awaiter : public detail::io_awaiter_base {
+public:
+    send_awaiter(int fd, const void* buf, std::size_t len) noexcept {
+        m_op.m_code = detail::op_code::send;
+        m_op.m_fd = fd;
+        m_op.m_buf = const_cast<void*>(buf); // the backend only reads it for send
+        m_op.m_len = len;
+    }
+    io_result await_resume() {
+        int r = take_result();
+        return detail::make_io_result(r, r > 0 ? static_cast<std::size_t>(r) : 0);
+    }
+};
+
+class socket::connect_awaiter : public detail::io_awaiter_base {
+public:
+    connect_awaiter(int fd, const address& to) noexcept : m_to(to) {
+        m_len = m_to.size();
+        m_op.m_code = detail::op_code::connect;
+        m_op.m_fd = fd;
+        m_op.m_addr = m_to.data();
+        m_op.m_addr_len = &m_len;
+    }
+    io_result await_resume() { return detail::make_io_result(take_result(), 0); }
+
+private:
+    address m_to;
+    std::uint32_t m_len = 0;
+};
+
+class socket::accept_awaiter : public detail::io_awaiter_base {
+public:
+    explicit accept_awaiter(int fd) noexcept {
+        m_len = address::capacity();
+        m_op.m_code = detail::op_code::accept;
+        m_op.m_fd = fd;
+        m_op.m_addr = m_peer.data();
+        m_op.m_addr_len = &m_len;
+    }
+    accept_result await_resume() {
+        int r = take_result();
+        accept_result out;
+        if (r >= 0) {
+            out.sock = socket(r);
+            m_peer.set_size(m_len);
+            out.peer = m_peer;
+            return out;
+        }
+        io_result e = detail::make_io_result(r, 0);
+        out.status = e.status;
+        out.error = e.error;
+        return out;
+    }
+
+private:
+    address m_peer;
+    std::uint32_t m_len = 0;
+};
+
+inline socket::accept_awaiter socket::accept() noexcept { return accept_awaiter(m_fd); }
+inline socket::connect_awaiter socket::connect(const address& to) noexcept {
+    return connect_awaiter(m_fd, to);
+}
+inline socket::recv_awaiter socket::read_some(std::span<std::byte> buf) noexcept {
+    return recv_awaiter(m_fd, buf.data(), buf.size());
+}
+inline socket::recv_awaiter socket::read_some(std::span<char> buf) noexcept {
+    return recv_awaiter(m_fd, buf.data(), buf.size());
+}
+inline socket::send_awaiter socket::write_some(std::span<const std::byte> buf) noexcept {
+    return send_awaiter(m_fd, buf.data(), buf.size());
+}
+inline socket::send_awaiter socket::write_some(std::string_view buf) noexcept {
+    return send_awaiter(m_fd, buf.data(), buf.size());
+}
+
+} // namespace coio

@@ -1,0 +1,124 @@
+// coio/sleep.hpp - sleep, sleep_until, yield_now.
+//
+// All three suspend the calling task and are cancellation points: a pending
+// cancel throws cancelled_error before suspending, and a cancel while asleep
+// removes the timer and throws at once.
+#pragma once
+
+#include <coio/cancel.hpp>
+#include <coio/detail/promise.hpp>
+#include <coio/detail/timer.hpp>
+#include <coio/event_loop.hpp>
+
+#include <chrono>
+#include <coroutine>
+
+namespace coio {
+
+namespace detail {
+
+class sleep_awaiter {
+public:
+    using time_point = std::chrono::steady_clock::time_point;
+
+    explicit sleep_awaiter(time_point deadline) noexcept { m_timer.m_deadline = deadline; }
+    sleep_awaiter(const sleep_awaiter&) = delete;
+    sleep_awaiter& operator=(const sleep_awaiter&) = delete;
+    // Reached with the timer queued only if the frame is destroyed mid-sleep.
+    ~sleep_awaiter() {
+        if (m_timer.queued()) {
+            m_loop->remove_timer(m_timer);
+        }
+    }
+
+    static bool await_ready() noexcept { return false; }
+
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        m_slot = slot_of(h);
+        if (m_slot != nullptr && m_slot->requested()) {
+            m_cancelled = true;
+            return false;
+        }
+        m_loop = &event_loop::running();
+        m_handle = h;
+        m_timer.m_fire = &on_fire;
+        m_timer.m_ctx = this;
+        m_loop->add_timer(m_timer);
+        if (m_slot != nullptr) {
+            m_slot->attach(&on_cancel, this);
+        }
+        return true;
+    }
+
+    void await_resume() {
+        if (m_cancelled) {
+            m_slot->consume();
+            throw cancelled_error{};
+        }
+        if (m_slot != nullptr) {
+            m_slot->detach();
+        }
+    }
+
+private:
+    static void on_fire(timer_node& t) noexcept {
+        auto* self = static_cast<sleep_awaiter*>(t.m_ctx);
+        self->m_loop->post(self->m_handle);
+    }
+    static void on_cancel(void* ctx) noexcept {
+        auto* self = static_cast<sleep_awaiter*>(ctx);
+        self->m_loop->remove_timer(self->m_timer);
+        self->m_cancelled = true;
+        self->m_loop->post(self->m_handle);
+    }
+
+    timer_node m_timer;
+    event_loop* m_loop = nullptr;
+    cancel_slot* m_slot = nullptr;
+    std::coroutine_handle<> m_handle;
+    bool m_cancelled = false;
+};
+
+class yield_awaiter {
+public:
+    static bool await_ready() noexcept { return false; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        m_slot = slot_of(h);
+        if (m_slot != nullptr && m_slot->requested()) {
+            return false;
+        }
+        event_loop::running().post(h);
+        return true;
+    }
+    void await_resume() const {
+        if (m_slot != nullptr && m_slot->requested()) {
+            m_slot->consume();
+            throw cancelled_error{};
+        }
+    }
+
+private:
+    cancel_slot* m_slot = nullptr;
+};
+
+} // namespace detail
+
+// Suspend until `deadline` (never earlier). A deadline in the past still goes
+// through the timer queue, so it yields to other ready tasks.
+[[nodiscard]] inline detail::sleep_awaiter sleep_until(std::chrono::steady_clock::time_point deadline) {
+    return detail::sleep_awaiter(deadline);
+}
+
+// Suspend for at least `d` (asyncio.sleep).
+template <class Rep, class Period>
+[[nodiscard]] detail::sleep_awaiter sleep(std::chrono::duration<Rep, Period> d) {
+    return detail::sleep_awaiter(std::chrono::steady_clock::now() +
+                                 std::chrono::ceil<std::chrono::steady_clock::duration>(d));
+}
+
+// Let every other ready task run once, then continue (asyncio.sleep(0)).
+[[nodiscard]] inline detail::yield_awaiter yield_now() noexcept { return {}; }
+
+} // namespace coio

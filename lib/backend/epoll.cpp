@@ -1,0 +1,277 @@
+// lib/backend/epoll.cpp - the readiness backend for Linux.
+//
+// Discipline (tokio's registration.rs, seastar's reactor_backend_epoll): every
+// operation first tries its syscall; only on EAGAIN is it parked on the fd and
+// the fd registered - once, edge-triggered, for both directions - so a socket
+// costs one epoll_ctl for its whole life. When an edge arrives, the parked
+// operation retries; EAGAIN again just waits for the next edge. Trying before
+// parking makes edge-triggering race-free: data that arrived before the park
+// is found by the try, data after it raises a new edge.
+#include "backend/backend.hpp"
+#include "sys/fd.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <stdexcept>
+#include <vector>
+
+namespace coio::detail {
+namespace {
+
+// epoll_event.data.u64 packs the fd with a generation counter that close()
+// bumps. A readiness event for an fd number that was closed and reused (the
+// old registration can outlive close() when a forked child shares the socket)
+// carries the old generation and is ignored.
+constexpr std::uint64_t wake_tag = ~std::uint64_t{0};
+std::uint64_t pack(int fd, std::uint32_t gen) noexcept {
+    return (std::uint64_t{gen} << 32) | static_cast<std::uint32_t>(fd);
+}
+
+// Connect: 0 = not started, 1 = in progress (wait for writable, read SO_ERROR).
+constexpr std::uint8_t connect_in_progress = 1;
+
+int perform(io_op& op) noexcept {
+    switch (op.m_code) {
+    case op_code::recv: {
+        ssize_t n = ::recv(op.m_fd, op.m_buf, std::min<std::size_t>(op.m_len, INT_MAX), 0);
+        return n >= 0 ? static_cast<int>(n) : -errno;
+    }
+    case op_code::send: {
+        ssize_t n =
+            ::send(op.m_fd, op.m_buf, std::min<std::size_t>(op.m_len, INT_MAX), MSG_NOSIGNAL);
+        return n >= 0 ? static_cast<int>(n) : -errno;
+    }
+    case op_code::accept: {
+        socklen_t len = *op.m_addr_len;
+        int fd = ::accept4(op.m_fd, static_cast<sockaddr*>(op.m_addr), &len,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            return -errno;
+        }
+        *op.m_addr_len = len;
+        return fd;
+    }
+    case op_code::connect: {
+        if (op.m_state != connect_in_progress) {
+            if (::connect(op.m_fd, static_cast<const sockaddr*>(op.m_addr), *op.m_addr_len) == 0) {
+                return 0;
+            }
+            if (errno != EINPROGRESS) {
+                return -errno;
+            }
+            op.m_state = connect_in_progress;
+            return -EAGAIN;
+        }
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (::getsockopt(op.m_fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+            return -errno;
+        }
+        return -err;
+    }
+    }
+    return -EINVAL;
+}
+
+bool is_write_side(op_code c) noexcept { return c == op_code::send || c == op_code::connect; }
+
+class epoll_backend final : public backend {
+public:
+    explicit epoll_backend(completion_sink& sink) : m_sink(sink), m_events(1024) {
+        m_ep.reset(::epoll_create1(EPOLL_CLOEXEC));
+        if (!m_ep) {
+            throw std::runtime_error(sys::errno_message("epoll_create1", errno));
+        }
+        m_wake.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        if (!m_wake) {
+            throw std::runtime_error(sys::errno_message("eventfd", errno));
+        }
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = wake_tag;
+        if (::epoll_ctl(m_ep.get(), EPOLL_CTL_ADD, m_wake.get(), &ev) != 0) {
+            throw std::runtime_error(sys::errno_message("epoll_ctl(eventfd)", errno));
+        }
+    }
+
+    [[nodiscard]] std::string_view name() const noexcept override { return "epoll"; }
+
+    bool submit(io_op& op) override {
+        op.m_state = 0;
+        if (op.m_fd < 0) {
+            op.m_result = -EBADF;
+            return true;
+        }
+        int r = perform(op);
+        if (r != -EAGAIN) {
+            op.m_result = r;
+            return true;
+        }
+        entry& e = slot_for(op.m_fd);
+        io_op*& parked = is_write_side(op.m_code) ? e.writer : e.reader;
+        if (parked != nullptr) {
+            op.m_result = -EBUSY; // another op of the same direction is waiting
+            return true;
+        }
+        if (!e.registered) {
+            epoll_event ev{};
+            ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+            ev.data.u64 = pack(op.m_fd, e.gen);
+            if (::epoll_ctl(m_ep.get(), EPOLL_CTL_ADD, op.m_fd, &ev) != 0) {
+                op.m_result = -errno;
+                return true;
+            }
+            e.registered = true;
+            ++m_registered;
+        }
+        parked = &op;
+        return false;
+    }
+
+    void cancel(io_op& op) noexcept override {
+        if (unpark(op)) {
+            op.m_result = -ECANCELED;
+            m_sink.complete(op);
+        }
+    }
+
+    void forget(io_op& op) noexcept override { unpark(op); }
+
+    void close(int fd) noexcept override {
+        if (fd < 0) {
+            return;
+        }
+        if (static_cast<std::size_t>(fd) < m_table.size()) {
+            entry& e = m_table[static_cast<std::size_t>(fd)];
+            for (io_op** slot : {&e.reader, &e.writer}) {
+                if (io_op* op = std::exchange(*slot, nullptr)) {
+                    op->m_result = -ECANCELED;
+                    m_sink.complete(*op);
+                }
+            }
+            if (e.registered) {
+                e.registered = false;
+                --m_registered;
+            }
+            ++e.gen;
+        }
+        ::close(fd);
+    }
+
+    void wait(std::chrono::nanoseconds timeout) override {
+        int n = 0;
+        if (timeout.count() < 0) {
+            n = ::epoll_wait(m_ep.get(), m_events.data(), static_cast<int>(m_events.size()), -1);
+        } else {
+            // epoll_pwait2 takes nanoseconds, so a 100 us timer is not rounded
+            // to 1 ms (nor, as mio warns, truncated to 0 and a busy loop).
+            timespec ts{};
+            ts.tv_sec = static_cast<time_t>(timeout.count() / 1'000'000'000);
+            ts.tv_nsec = static_cast<long>(timeout.count() % 1'000'000'000);
+            n = ::epoll_pwait2(m_ep.get(), m_events.data(), static_cast<int>(m_events.size()), &ts,
+                               nullptr);
+        }
+        if (n < 0) {
+            if (errno == EINTR) {
+                return;
+            }
+            throw std::runtime_error(sys::errno_message("epoll_wait", errno));
+        }
+        for (int i = 0; i < n; ++i) {
+            const epoll_event& ev = m_events[static_cast<std::size_t>(i)];
+            if (ev.data.u64 == wake_tag) {
+                std::uint64_t v = 0;
+                [[maybe_unused]] ssize_t r = ::read(m_wake.get(), &v, sizeof v);
+                continue;
+            }
+            dispatch(ev.data.u64, ev.events);
+        }
+    }
+
+    void wake() noexcept override {
+        std::uint64_t one = 1;
+        [[maybe_unused]] ssize_t r = ::write(m_wake.get(), &one, sizeof one);
+    }
+
+    [[nodiscard]] std::size_t registrations() const noexcept override { return m_registered; }
+
+private:
+    struct entry {
+        io_op* reader = nullptr;
+        io_op* writer = nullptr;
+        std::uint32_t gen = 0;
+        bool registered = false;
+    };
+
+    entry& slot_for(int fd) {
+        auto i = static_cast<std::size_t>(fd);
+        if (i >= m_table.size()) {
+            m_table.resize(std::max<std::size_t>(i + 1, m_table.size() * 2));
+        }
+        return m_table[i];
+    }
+
+    bool unpark(io_op& op) noexcept {
+        if (op.m_fd < 0 || static_cast<std::size_t>(op.m_fd) >= m_table.size()) {
+            return false;
+        }
+        entry& e = m_table[static_cast<std::size_t>(op.m_fd)];
+        for (io_op** slot : {&e.reader, &e.writer}) {
+            if (*slot == &op) {
+                *slot = nullptr;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    void dispatch(std::uint64_t data, std::uint32_t events) noexcept {
+        auto fd = static_cast<std::size_t>(data & 0xffffffffU);
+        if (fd >= m_table.size()) {
+            return;
+        }
+        entry& e = m_table[fd];
+        if (!e.registered || e.gen != static_cast<std::uint32_t>(data >> 32)) {
+            return; // stale: the fd was closed since this registration
+        }
+        constexpr std::uint32_t errs = EPOLLHUP | EPOLLERR;
+        if (e.reader != nullptr && (events & (EPOLLIN | EPOLLRDHUP | errs)) != 0) {
+            retry(e.reader);
+        }
+        if (e.writer != nullptr && (events & (EPOLLOUT | errs)) != 0) {
+            retry(e.writer);
+        }
+    }
+
+    void retry(io_op*& slot) noexcept {
+        io_op& op = *slot;
+        int r = perform(op);
+        if (r == -EAGAIN) {
+            return;
+        }
+        slot = nullptr;
+        op.m_result = r;
+        m_sink.complete(op);
+    }
+
+    completion_sink& m_sink;
+    sys::unique_fd m_ep;
+    sys::unique_fd m_wake;
+    std::vector<epoll_event> m_events;
+    std::vector<entry> m_table;
+    std::size_t m_registered = 0;
+};
+
+} // namespace
+
+std::unique_ptr<backend> make_epoll_backend(completion_sink& sink) {
+    return std::make_unique<epoll_backend>(sink);
+}
+
+} // namespace coio::detail

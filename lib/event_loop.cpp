@@ -1,0 +1,417 @@
+// lib/event_loop.cpp - one loop iteration and the bookkeeping around tasks.
+// docs/design.md numbers the phases of run_once().
+#include "loop_impl.hpp"
+
+#include <coio/cancel.hpp>
+#include <coio/event_loop.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace coio {
+
+namespace {
+thread_local event_loop* t_current = nullptr;
+
+// Sets t_current for the duration of a drive or teardown.
+class current_guard {
+public:
+    explicit current_guard(event_loop* loop) : m_prev(std::exchange(t_current, loop)) {}
+    current_guard(const current_guard&) = delete;
+    current_guard& operator=(const current_guard&) = delete;
+    ~current_guard() { t_current = m_prev; }
+
+private:
+    event_loop* m_prev;
+};
+
+std::string_view env_backend() {
+    const char* v = std::getenv("COIO_BACKEND");
+    return v != nullptr ? v : "";
+}
+
+void default_handler(const exception_context& ctx) {
+    std::fprintf(stderr, "coio: %.*s\n", static_cast<int>(ctx.message.size()), ctx.message.data());
+}
+
+std::string describe(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return x.what();
+    } catch (...) {
+        return "unknown exception (not derived from std::exception)";
+    }
+}
+} // namespace
+
+event_loop::event_loop() : event_loop(env_backend()) {}
+
+event_loop::event_loop(std::string_view backend)
+    : m_impl(std::make_unique<detail::loop_impl>(*this)) {
+    m_impl->m_backend = detail::make_backend(backend, *m_impl);
+}
+
+event_loop::~event_loop() {
+    detail::loop_impl& im = *m_impl;
+    current_guard g(this);
+    // 1. Cancel what is left and let it unwind normally (asyncio.run does the same).
+    im.cancel_all();
+    while (im.m_tasks > 0 && run_once(nullptr)) {
+    }
+    // 2. Tasks stuck on something that can never complete: destroy their
+    // frames. Awaiter destructors remove timers and forget() I/O, which waits
+    // for the kernel to release the buffers first.
+    while (im.m_roots != nullptr) {
+        detail::root_base* r = im.m_roots;
+        if (!r->m_done) {
+            im.unlink(*r);
+            r->m_owner = nullptr;
+            if (r->m_refs == 1) {
+                r->m_self.destroy();
+            } else {
+                // A task_handle still points at the frame; destroying it would
+                // leave that handle dangling, so the frame is leaked instead.
+                std::fprintf(stderr,
+                             "coio: task '%s' never finished and a handle to it outlives its "
+                             "loop; its frame is leaked\n",
+                             r->m_name.c_str());
+            }
+            continue;
+        }
+        // Finished, held by a task_handle that outlives the loop: detach.
+        im.unlink(*r);
+        r->m_owner = nullptr;
+    }
+    while (!m_ready.empty()) {
+        (void)m_ready.pop(); // handles of frames destroyed above
+    }
+}
+
+event_loop* event_loop::current() noexcept { return t_current; }
+
+event_loop& event_loop::running() {
+    if (t_current == nullptr) {
+        throw std::logic_error("coio: no event loop is running on this thread "
+                               "(use coio::run or event_loop::run_until_complete)");
+    }
+    return *t_current;
+}
+
+std::string_view event_loop::backend_name() const noexcept { return m_impl->m_backend->name(); }
+
+loop_stats event_loop::stats() const noexcept {
+    const detail::loop_impl& im = *m_impl;
+    loop_stats s;
+    s.tasks = im.m_tasks;
+    s.task_frames = im.m_frames;
+    s.ready = m_ready.size() + im.m_callbacks.size();
+    s.timers = im.m_timers.size();
+    s.io_in_flight = im.m_in_flight;
+    s.registrations = im.m_backend->registrations();
+    s.iterations = im.m_iterations;
+    return s;
+}
+
+void event_loop::call_soon(std::function<void()> f) { m_impl->m_callbacks.push_back(std::move(f)); }
+
+void event_loop::call_soon_threadsafe(std::function<void()> f) {
+    {
+        std::lock_guard lock(m_impl->m_remote_mutex);
+        m_impl->m_remote.push_back(std::move(f));
+    }
+    m_impl->m_remote_pending.store(true, std::memory_order_release);
+    m_impl->m_backend->wake();
+}
+
+void event_loop::set_exception_handler(std::function<void(const exception_context&)> handler) {
+    m_impl->m_handler = std::move(handler);
+}
+
+void event_loop::call_exception_handler(const exception_context& ctx) noexcept {
+    try {
+        if (m_impl->m_handler) {
+            m_impl->m_handler(ctx);
+        } else {
+            default_handler(ctx);
+        }
+    } catch (...) {
+        std::fprintf(stderr, "coio: the exception handler threw while reporting: %.*s\n",
+                     static_cast<int>(ctx.message.size()), ctx.message.data());
+    }
+}
+
+bool event_loop::submit(detail::io_op& op) {
+    if (m_impl->m_backend->submit(op)) {
+        return true;
+    }
+    op.m_pending = true;
+    ++m_impl->m_in_flight;
+    return false;
+}
+
+void event_loop::cancel(detail::io_op& op) noexcept {
+    if (op.m_pending) {
+        m_impl->m_backend->cancel(op);
+    }
+}
+
+void event_loop::forget(detail::io_op& op) noexcept {
+    if (op.m_pending) {
+        m_impl->m_backend->forget(op);
+        op.m_pending = false;
+        --m_impl->m_in_flight;
+    }
+}
+
+void event_loop::close_fd(int fd) noexcept { m_impl->m_backend->close(fd); }
+
+void event_loop::add_timer(detail::timer_node& t) { m_impl->m_timers.push(t); }
+
+void event_loop::remove_timer(detail::timer_node& t) noexcept {
+    if (t.queued()) {
+        m_impl->m_timers.remove(t);
+    }
+}
+
+void event_loop::start_root(detail::root_base& r, std::string name) {
+    detail::loop_impl& im = *m_impl;
+    r.m_owner = this;
+    r.m_loop = this;
+    r.m_slot = &r.m_own_slot;
+    r.m_id = ++im.m_next_id;
+    r.m_name = name.empty() ? "task-" + std::to_string(r.m_id) : std::move(name);
+    im.link(r);
+    ++im.m_tasks;
+    ++im.m_frames;
+    post(r.m_self);
+}
+
+void event_loop::drive(detail::root_base& main) {
+    if (t_current != nullptr) {
+        throw std::logic_error("coio: run_until_complete called while a loop is already running "
+                               "on this thread (await the task instead)");
+    }
+    current_guard g(this);
+    detail::loop_impl& im = *m_impl;
+    while (!main.m_done) {
+        if (!run_once(&main)) {
+            throw std::logic_error("coio: the main task waits for something that can never happen "
+                                   "(no ready task, timer, I/O or cross-thread work is left)");
+        }
+    }
+    // Like asyncio.run: cancel what is still running and let it finish.
+    im.cancel_all();
+    while (im.m_tasks > 0 && run_once(nullptr)) {
+    }
+}
+
+// One iteration: the phases are numbered in docs/design.md.
+bool event_loop::run_once(const detail::root_base* main) {
+    detail::loop_impl& im = *m_impl;
+    ++im.m_iterations;
+    im.take_remote();
+    // 1. Pick the wait: none if work is ready, up to the next timer, or unbounded.
+    const bool work_ready = !m_ready.empty() || !im.m_callbacks.empty();
+    std::chrono::nanoseconds timeout{-1};
+    if (work_ready) {
+        timeout = std::chrono::nanoseconds{0};
+    } else if (const detail::timer_node* t = im.m_timers.top()) {
+        timeout = std::max(std::chrono::nanoseconds{0}, t->m_deadline - clock::now());
+    } else if (!im.can_progress()) {
+        return false;
+    }
+    // 2. Wait for I/O: completions post their waiters to the ready queue.
+    if (!work_ready || im.m_in_flight > 0) {
+        im.m_backend->wait(timeout);
+        im.take_remote();
+    }
+    // 3. Fire due timers (in deadline order); they post their waiters.
+    im.fire_timers();
+    // 4. Run the callbacks, then every handle that is ready now. Handles posted
+    //    while this runs wait for the next iteration, after the next I/O poll.
+    im.run_callbacks();
+    for (std::size_t n = m_ready.size(); n > 0 && !(main != nullptr && main->m_done); --n) {
+        std::coroutine_handle<> h = m_ready.pop();
+        reset_guards();
+        h.resume();
+    }
+    // 5. Reap detached tasks that finished: report exceptions, free frames.
+    while (!im.m_reap.empty()) {
+        detail::root_base* r = im.m_reap.back();
+        im.m_reap.pop_back();
+        im.destroy_root(*r);
+    }
+    return true;
+}
+
+void event_loop::on_root_finished(detail::root_base& r) noexcept {
+    detail::loop_impl& im = *m_impl;
+    r.m_done = true;
+    --im.m_tasks;
+    for (detail::task_waiter* w = std::exchange(r.m_waiters, nullptr); w != nullptr;
+         w = w->m_next) {
+        post(w->m_handle);
+    }
+    if (--r.m_refs == 0) {
+        im.m_reap.push_back(&r); // reported and destroyed at phase 5, outside this frame
+    }
+}
+
+void event_loop::on_root_released(detail::root_base& r) noexcept {
+    if (--r.m_refs == 0) {
+        m_impl->destroy_root(r); // only a finished root can drop to zero here
+    }
+}
+
+std::string backend_name() {
+    if (event_loop* l = event_loop::current()) {
+        return std::string(l->backend_name());
+    }
+    std::string_view want = env_backend();
+    if (!want.empty() && want != "auto") {
+        return std::string(want == "uring" ? "io_uring" : want);
+    }
+    std::vector<std::string> usable = detail::usable_backends();
+    return usable.empty() ? std::string() : usable.front();
+}
+
+std::vector<std::string> available_backends() { return detail::usable_backends(); }
+
+namespace detail {
+
+void root_base::root_finished(root_base& r) noexcept {
+    if (r.m_owner != nullptr) {
+        r.m_owner->on_root_finished(r);
+    }
+}
+
+void root_release(root_base& r) noexcept {
+    if (r.m_owner != nullptr) {
+        r.m_owner->on_root_released(r);
+        return;
+    }
+    // The loop is gone (the handle outlived it).
+    if (--r.m_refs == 0) {
+        if (r.m_done && r.m_exception && !r.m_retrieved && !r.cancelled()) {
+            std::string msg = "task '" + r.m_name + "' raised an exception nobody retrieved: " +
+                              describe(r.m_exception);
+            default_handler({msg, r.m_name, r.m_exception});
+        }
+        r.m_self.destroy();
+    }
+}
+
+void ready_queue::grow() noexcept {
+    std::size_t cap = m_capacity == 0 ? 256 : m_capacity * 2;
+    std::unique_ptr<std::coroutine_handle<>[]> buf(new std::coroutine_handle<>[cap]);
+    for (std::size_t i = 0; i < size(); ++i) {
+        buf[i] = m_buf[(m_head + i) & (m_capacity - 1)];
+    }
+    m_tail = size();
+    m_head = 0;
+    m_capacity = cap;
+    m_buf = std::move(buf);
+}
+
+void loop_impl::link(root_base& r) noexcept {
+    r.m_prev = nullptr;
+    r.m_next = m_roots;
+    if (m_roots != nullptr) {
+        m_roots->m_prev = &r;
+    }
+    m_roots = &r;
+}
+
+void loop_impl::unlink(root_base& r) noexcept {
+    if (r.m_prev != nullptr) {
+        r.m_prev->m_next = r.m_next;
+    } else {
+        m_roots = r.m_next;
+    }
+    if (r.m_next != nullptr) {
+        r.m_next->m_prev = r.m_prev;
+    }
+    r.m_prev = r.m_next = nullptr;
+    --m_frames;
+}
+
+void loop_impl::destroy_root(root_base& r) noexcept {
+    unlink(r);
+    if (r.m_exception && !r.m_retrieved && !r.cancelled()) {
+        std::string msg = "task '" + r.m_name + "' raised an exception nobody retrieved: " +
+                          describe(r.m_exception);
+        m_loop.call_exception_handler({msg, r.m_name, r.m_exception});
+    }
+    r.m_self.destroy();
+}
+
+std::size_t loop_impl::cancel_all() noexcept {
+    std::size_t n = 0;
+    for (root_base* r = m_roots; r != nullptr; r = r->m_next) {
+        if (!r->m_done) {
+            r->m_own_slot.request();
+            ++n;
+        }
+    }
+    return n;
+}
+
+std::size_t loop_impl::fire_timers() {
+    std::size_t n = 0;
+    if (m_timers.empty()) {
+        return 0;
+    }
+    const auto now = event_loop::clock::now();
+    while (timer_node* t = m_timers.top()) {
+        if (t->m_deadline > now) {
+            break;
+        }
+        m_timers.remove(*t);
+        t->m_fire(*t);
+        ++n;
+    }
+    return n;
+}
+
+void loop_impl::take_remote() {
+    if (!m_remote_pending.load(std::memory_order_acquire)) {
+        return;
+    }
+    std::vector<std::function<void()>> got;
+    {
+        std::lock_guard lock(m_remote_mutex);
+        got.swap(m_remote);
+        m_remote_pending.store(false, std::memory_order_relaxed);
+    }
+    for (auto& f : got) {
+        m_callbacks.push_back(std::move(f));
+    }
+}
+
+void loop_impl::run_callbacks() {
+    for (std::size_t n = m_callbacks.size(); n > 0; --n) {
+        std::function<void()> f = std::move(m_callbacks.front());
+        m_callbacks.pop_front();
+        try {
+            f();
+        } catch (...) {
+            std::string msg = "callback raised: " + describe(std::current_exception());
+            m_loop.call_exception_handler({msg, {}, std::current_exception()});
+        }
+    }
+}
+
+bool loop_impl::can_progress() const noexcept {
+    return m_in_flight > 0 || !m_timers.empty() || m_remote_pending.load();
+}
+
+} // namespace detail
+} // namespace coio
+
+namespace coio::detail {
+loop_core& running_loop_core() { return event_loop::running(); }
+} // namespace coio::detail

@@ -1,0 +1,68 @@
+// lib/loop_impl.hpp - the event loop's private state.
+#pragma once
+
+#include "backend/backend.hpp"
+#include "timer_heap.hpp"
+
+#include <coio/event_loop.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace coio::detail {
+
+struct loop_impl final : completion_sink {
+    explicit loop_impl(event_loop& loop) : m_loop(loop) {}
+
+    // completion_sink: the backend finished an op. Posts, never resumes.
+    void complete(io_op& op) noexcept override {
+        op.m_pending = false;
+        --m_in_flight;
+        if (op.m_complete != nullptr) {
+            op.m_complete(op);
+        } else {
+            m_loop.post(op.m_waiter);
+        }
+    }
+
+    void link(root_base& r) noexcept;
+    void unlink(root_base& r) noexcept;
+    // Report an unretrieved exception (if any) and destroy the frame.
+    void destroy_root(root_base& r) noexcept;
+    // Cancel every unfinished task; returns how many were asked.
+    std::size_t cancel_all() noexcept;
+    // Fire due timers; returns how many fired.
+    std::size_t fire_timers();
+    // Move callbacks queued by other threads to m_callbacks.
+    void take_remote();
+    // Run the callbacks present now (FIFO); later ones wait for the next pass.
+    void run_callbacks();
+    // True if something may still happen without anything new being started.
+    [[nodiscard]] bool can_progress() const noexcept;
+
+    event_loop& m_loop;
+    std::unique_ptr<backend> m_backend;
+    timer_heap m_timers;
+    std::deque<std::function<void()>> m_callbacks;
+
+    std::mutex m_remote_mutex;
+    std::vector<std::function<void()>> m_remote;
+    std::atomic<bool> m_remote_pending{false};
+
+    root_base* m_roots = nullptr; // every live root frame, doubly linked
+    std::vector<root_base*> m_reap;
+    std::size_t m_tasks = 0;  // roots not finished
+    std::size_t m_frames = 0; // roots not destroyed
+    std::size_t m_in_flight = 0;
+    std::uint64_t m_next_id = 0;
+    std::uint64_t m_iterations = 0;
+    std::function<void(const exception_context&)> m_handler;
+};
+
+} // namespace coio::detail

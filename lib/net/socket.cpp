@@ -1,0 +1,110 @@
+// lib/net/socket.cpp - socket setup calls and write_all.
+#include "sys/fd.hpp"
+
+#include <coio/event_loop.hpp>
+#include <coio/net/socket.hpp>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace coio {
+
+namespace {
+void set_int_option(int fd, int level, int name, int value, std::string_view what) {
+    if (::setsockopt(fd, level, name, &value, sizeof value) != 0) {
+        detail::throw_net_error(errno, what, {});
+    }
+}
+} // namespace
+
+socket socket::open_tcp(address::family family) {
+    int af = family == address::family::ipv6 ? AF_INET6 : AF_INET;
+    int fd = sys::open_stream_socket(af);
+    if (fd < 0) {
+        detail::throw_net_error(-fd, "socket", af == AF_INET6 ? "(tcp6)" : "(tcp)");
+    }
+    return socket(fd);
+}
+
+void socket::set_reuse_address(bool on) {
+    set_int_option(m_fd, SOL_SOCKET, SO_REUSEADDR, on ? 1 : 0, "setsockopt(SO_REUSEADDR)");
+}
+
+void socket::set_nodelay(bool on) {
+    set_int_option(m_fd, IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0, "setsockopt(TCP_NODELAY)");
+}
+
+void socket::bind(const address& a) {
+    if (::bind(m_fd, static_cast<const sockaddr*>(a.data()), a.size()) != 0) {
+        detail::throw_net_error(errno, "bind", a.to_string());
+    }
+}
+
+void socket::listen(int backlog) {
+    if (::listen(m_fd, backlog) != 0) {
+        detail::throw_net_error(errno, "listen", local_address().to_string());
+    }
+}
+
+address socket::local_address() const {
+    address a;
+    socklen_t len = address::capacity();
+    if (::getsockname(m_fd, static_cast<sockaddr*>(a.data()), &len) != 0) {
+        detail::throw_net_error(errno, "getsockname", {});
+    }
+    a.set_size(len);
+    return a;
+}
+
+address socket::peer_address() const {
+    address a;
+    socklen_t len = address::capacity();
+    if (::getpeername(m_fd, static_cast<sockaddr*>(a.data()), &len) != 0) {
+        detail::throw_net_error(errno, "getpeername", {});
+    }
+    a.set_size(len);
+    return a;
+}
+
+std::error_code socket::shutdown(shutdown_how how) noexcept {
+    int h = how == shutdown_how::read ? SHUT_RD : how == shutdown_how::write ? SHUT_WR : SHUT_RDWR;
+    if (::shutdown(m_fd, h) != 0) {
+        return sys::errno_code(errno);
+    }
+    return {};
+}
+
+void socket::close() noexcept {
+    if (m_fd < 0) {
+        return;
+    }
+    int fd = std::exchange(m_fd, -1);
+    if (event_loop* loop = event_loop::current()) {
+        loop->close_fd(fd); // completes in-flight ops on fd as cancelled
+    } else {
+        ::close(fd);
+    }
+}
+
+task<io_result> socket::write_all(std::span<const std::byte> buf) {
+    std::size_t done = 0;
+    while (done < buf.size()) {
+        io_result r = co_await write_some(buf.subspan(done));
+        done += r.bytes;
+        if (!r) {
+            r.bytes = done;
+            co_return r;
+        }
+    }
+    co_return io_result{io_status::ok, done, {}};
+}
+
+task<io_result> socket::write_all(std::string_view buf) {
+    return write_all(std::as_bytes(std::span(buf.data(), buf.size())));
+}
+
+} // namespace coio
