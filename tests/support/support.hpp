@@ -1,0 +1,67 @@
+// tests/support/support.hpp - helpers shared by the tests.
+#pragma once
+
+#include <coio/coio.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cstddef>
+#include <exception>
+#include <type_traits>
+#include <string>
+
+namespace coio::test {
+
+// Counts live instances (cppcoro's counted.hpp): constructions, copies, moves
+// and destructions, to check that frames are destroyed.
+struct counted {
+    static inline int alive = 0;
+    static inline int constructed = 0;
+    counted() noexcept { ++alive, ++constructed; }
+    counted(const counted&) noexcept { ++alive, ++constructed; }
+    counted(counted&&) noexcept { ++alive, ++constructed; }
+    counted& operator=(const counted&) = default;
+    counted& operator=(counted&&) = default;
+    ~counted() { --alive; }
+    static void reset() noexcept { alive = constructed = 0; }
+};
+
+// Open fds in this process (/proc/self/fd), to check nothing leaks.
+std::size_t open_fd_count();
+
+// The loop is clean: no task, frame, ready handle, timer, I/O or registration.
+inline void require_clean(const coio::event_loop& loop) {
+    coio::loop_stats s = loop.stats();
+    CHECK(s.tasks == 0);
+    CHECK(s.task_frames == 0);
+    CHECK(s.ready == 0);
+    CHECK(s.timers == 0);
+    CHECK(s.io_in_flight == 0);
+    CHECK(s.registrations == 0);
+}
+
+// Run `t` on a fresh loop (the backend from COIO_BACKEND), check the loop is
+// clean afterwards and that no fd leaked; return t's value.
+template <class T>
+T run_clean(coio::task<T> t) {
+    const std::size_t fds_before = open_fd_count();
+    coio::result<T> out;
+    {
+        coio::event_loop loop;
+        try {
+            if constexpr (std::is_void_v<T>) {
+                loop.run_until_complete(std::move(t));
+                out.set_value();
+            } else {
+                out.set_value(loop.run_until_complete(std::move(t)));
+            }
+        } catch (...) {
+            out.set_exception(std::current_exception());
+        }
+        require_clean(loop);
+    }
+    CHECK(open_fd_count() == fds_before);
+    return std::move(out).value();
+}
+
+} // namespace coio::test
