@@ -54,8 +54,8 @@ coio::task<std::size_t> read_side(coio::socket* s, std::size_t id, std::size_t e
     while (got < expect) {
         coio::io_result r = co_await s->read_some(std::span<char>(buf));
         if (!r) {
-            throw std::runtime_error("connection " + std::to_string(id) + ": read " +
-                                     r.message() + " after " + std::to_string(got) + " of " +
+            throw std::runtime_error("connection " + std::to_string(id) + ": read " + r.message() +
+                                     " after " + std::to_string(got) + " of " +
                                      std::to_string(expect) + " bytes");
         }
         for (std::size_t i = 0; i < r.bytes; ++i) {
@@ -90,8 +90,9 @@ coio::task<int> run_all(options o) {
         total += g;
     }
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0);
-    std::printf("%zu connections x %zu messages x %zu bytes: all %zu bytes echoed intact in %.1f ms\n",
-                o.connections, o.messages, o.size, total, ms.count());
+    std::printf(
+        "%zu connections x %zu messages x %zu bytes: all %zu bytes echoed intact in %.1f ms\n",
+        o.connections, o.messages, o.size, total, ms.count());
     co_return 0;
 }
 

@@ -8,6 +8,8 @@
 //
 // Run:  ./build/examples/echo_server [--host 127.0.0.1] [--port 0]
 // It prints "listening on 127.0.0.1:PORT" and serves until killed.
+// COIO_BACKEND=epoll|io_uring picks the backend; --list-backends shows which
+// can run here.
 // Try:  ./build/examples/echo_client --port PORT --connections 100
 //       or: printf 'hi\n' | nc -q1 127.0.0.1 PORT
 #include <coio/coio.hpp>
@@ -20,6 +22,7 @@
 
 namespace {
 
+// tag::echo[]
 coio::task<> echo(coio::socket s) {
     std::array<char, 4096> buf;
     for (;;) {
@@ -40,6 +43,7 @@ coio::task<> serve(std::string host, std::uint16_t port) {
     std::fflush(stdout);
     co_await srv.serve_forever();
 }
+// end::echo[]
 
 } // namespace
 
@@ -49,10 +53,15 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
             host = argv[++i];
+        } else if (std::strcmp(argv[i], "--list-backends") == 0) {
+            for (const std::string& b : coio::available_backends()) {
+                std::printf("%s\n", b.c_str());
+            }
+            return 0;
         } else if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             port = std::strtoul(argv[++i], nullptr, 10);
         } else {
-            std::fprintf(stderr, "usage: %s [--host ADDR] [--port N]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--host ADDR] [--port N] | --list-backends\n", argv[0]);
             return 2;
         }
     }

@@ -32,4 +32,6 @@ coio::task<> amain() {
 
 } // namespace
 
-int main() { coio::run(amain()); }
+int main() {
+    coio::run(amain());
+}

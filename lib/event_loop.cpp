@@ -91,7 +91,9 @@ event_loop::~event_loop() {
     }
 }
 
-event_loop* event_loop::current() noexcept { return t_current; }
+event_loop* event_loop::current() noexcept {
+    return t_current;
+}
 
 event_loop& event_loop::running() {
     if (t_current == nullptr) {
@@ -101,7 +103,9 @@ event_loop& event_loop::running() {
     return *t_current;
 }
 
-std::string_view event_loop::backend_name() const noexcept { return m_impl->m_backend->name(); }
+std::string_view event_loop::backend_name() const noexcept {
+    return m_impl->m_backend->name();
+}
 
 loop_stats event_loop::stats() const noexcept {
     const detail::loop_impl& im = *m_impl;
@@ -116,7 +120,9 @@ loop_stats event_loop::stats() const noexcept {
     return s;
 }
 
-void event_loop::call_soon(std::function<void()> f) { m_impl->m_callbacks.push_back(std::move(f)); }
+void event_loop::call_soon(std::function<void()> f) {
+    m_impl->m_callbacks.push_back(std::move(f));
+}
 
 void event_loop::call_soon_threadsafe(std::function<void()> f) {
     {
@@ -167,9 +173,13 @@ void event_loop::forget(detail::io_op& op) noexcept {
     }
 }
 
-void event_loop::close_fd(int fd) noexcept { m_impl->m_backend->close(fd); }
+void event_loop::close_fd(int fd) noexcept {
+    m_impl->m_backend->close(fd);
+}
 
-void event_loop::add_timer(detail::timer_node& t) { m_impl->m_timers.push(t); }
+void event_loop::add_timer(detail::timer_node& t) {
+    m_impl->m_timers.push(t);
+}
 
 void event_loop::remove_timer(detail::timer_node& t) noexcept {
     if (t.queued()) {
@@ -279,7 +289,9 @@ std::string backend_name() {
     return usable.empty() ? std::string() : usable.front();
 }
 
-std::vector<std::string> available_backends() { return detail::usable_backends(); }
+std::vector<std::string> available_backends() {
+    return detail::usable_backends();
+}
 
 namespace detail {
 
@@ -297,8 +309,8 @@ void root_release(root_base& r) noexcept {
     // The loop is gone (the handle outlived it).
     if (--r.m_refs == 0) {
         if (r.m_done && r.m_exception && !r.m_retrieved && !r.cancelled()) {
-            std::string msg = "task '" + r.m_name + "' raised an exception nobody retrieved: " +
-                              describe(r.m_exception);
+            std::string msg = "task '" + r.m_name +
+                              "' raised an exception nobody retrieved: " + describe(r.m_exception);
             default_handler({msg, r.m_name, r.m_exception});
         }
         r.m_self.destroy();
@@ -342,8 +354,8 @@ void loop_impl::unlink(root_base& r) noexcept {
 void loop_impl::destroy_root(root_base& r) noexcept {
     unlink(r);
     if (r.m_exception && !r.m_retrieved && !r.cancelled()) {
-        std::string msg = "task '" + r.m_name + "' raised an exception nobody retrieved: " +
-                          describe(r.m_exception);
+        std::string msg = "task '" + r.m_name +
+                          "' raised an exception nobody retrieved: " + describe(r.m_exception);
         m_loop.call_exception_handler({msg, r.m_name, r.m_exception});
     }
     r.m_self.destroy();
@@ -413,5 +425,7 @@ bool loop_impl::can_progress() const noexcept {
 } // namespace coio
 
 namespace coio::detail {
-loop_core& running_loop_core() { return event_loop::running(); }
+loop_core& running_loop_core() {
+    return event_loop::running();
+}
 } // namespace coio::detail

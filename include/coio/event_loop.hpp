@@ -48,13 +48,13 @@ struct exception_context {
 
 // What is outstanding in a loop; all zero after run() returns.
 struct loop_stats {
-    std::size_t tasks = 0;          // tasks created and not finished
-    std::size_t task_frames = 0;    // root frames alive (finished ones held by handles count)
-    std::size_t ready = 0;          // handles in the ready queue
-    std::size_t timers = 0;         // pending timers
-    std::size_t io_in_flight = 0;   // operations submitted and not completed
-    std::size_t registrations = 0;  // fds the backend is tracking
-    std::uint64_t iterations = 0;   // loop iterations so far
+    std::size_t tasks = 0;         // tasks created and not finished
+    std::size_t task_frames = 0;   // root frames alive (finished ones held by handles count)
+    std::size_t ready = 0;         // handles in the ready queue
+    std::size_t timers = 0;        // pending timers
+    std::size_t io_in_flight = 0;  // operations submitted and not completed
+    std::size_t registrations = 0; // fds the backend is tracking
+    std::uint64_t iterations = 0;  // loop iterations so far
 };
 
 class event_loop : public detail::loop_core {

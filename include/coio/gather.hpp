@@ -80,7 +80,8 @@ public:
     gather_range_awaiter(bool rethrow, std::vector<A> v)
         : gather_core(v.size(), rethrow), m_results(v.size()) {
         for (std::size_t i = 0; i < v.size(); ++i) {
-            m_children[i] = run_gather_child<A, value_t>(std::move(v[i]), &m_results[i], &m_counter);
+            m_children[i] =
+                run_gather_child<A, value_t>(std::move(v[i]), &m_results[i], &m_counter);
         }
     }
 

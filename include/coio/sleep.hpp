@@ -107,7 +107,8 @@ private:
 
 // Suspend until `deadline` (never earlier). A deadline in the past still goes
 // through the timer queue, so it yields to other ready tasks.
-[[nodiscard]] inline detail::sleep_awaiter sleep_until(std::chrono::steady_clock::time_point deadline) {
+[[nodiscard]] inline detail::sleep_awaiter
+sleep_until(std::chrono::steady_clock::time_point deadline) {
     return detail::sleep_awaiter(deadline);
 }
 
@@ -119,6 +120,8 @@ template <class Rep, class Period>
 }
 
 // Let every other ready task run once, then continue (asyncio.sleep(0)).
-[[nodiscard]] inline detail::yield_awaiter yield_now() noexcept { return {}; }
+[[nodiscard]] inline detail::yield_awaiter yield_now() noexcept {
+    return {};
+}
 
 } // namespace coio

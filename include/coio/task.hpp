@@ -41,7 +41,7 @@ public:
     void unhandled_exception() noexcept { m_result.set_exception(std::current_exception()); }
 
     template <class U>
-        requires std::is_convertible_v<U&&, T>
+    requires std::is_convertible_v<U&&, T>
     void return_value(U&& v) {
         if constexpr (std::is_reference_v<T>) {
             m_result.set_value(static_cast<T>(v));

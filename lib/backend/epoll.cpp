@@ -79,7 +79,9 @@ int perform(io_op& op) noexcept {
     return -EINVAL;
 }
 
-bool is_write_side(op_code c) noexcept { return c == op_code::send || c == op_code::connect; }
+bool is_write_side(op_code c) noexcept {
+    return c == op_code::send || c == op_code::connect;
+}
 
 class epoll_backend final : public backend {
 public:

@@ -36,7 +36,9 @@ std::vector<std::string> usable_backends() {
 }
 
 #if !defined(COIO_HAVE_URING)
-std::string uring_probe() { return "io_uring: not built into this coio (liburing missing)"; }
+std::string uring_probe() {
+    return "io_uring: not built into this coio (liburing missing)";
+}
 std::unique_ptr<backend> make_uring_backend(completion_sink&) {
     throw std::runtime_error(uring_probe());
 }

@@ -16,8 +16,12 @@ static_assert(sizeof(sockaddr_in6) <= address::capacity());
 static_assert(sizeof(sockaddr_in) <= address::capacity());
 
 namespace {
-const sockaddr_in* v4(const address& a) { return static_cast<const sockaddr_in*>(a.data()); }
-const sockaddr_in6* v6(const address& a) { return static_cast<const sockaddr_in6*>(a.data()); }
+const sockaddr_in* v4(const address& a) {
+    return static_cast<const sockaddr_in*>(a.data());
+}
+const sockaddr_in6* v6(const address& a) {
+    return static_cast<const sockaddr_in6*>(a.data());
+}
 } // namespace
 
 std::optional<address> address::try_parse(std::string_view host, std::uint16_t port) noexcept {
@@ -90,10 +94,18 @@ address address::parse(std::string_view text) {
     return parse(text.substr(0, colon), static_cast<std::uint16_t>(port));
 }
 
-address address::loopback_v4(std::uint16_t port) noexcept { return *try_parse("127.0.0.1", port); }
-address address::loopback_v6(std::uint16_t port) noexcept { return *try_parse("::1", port); }
-address address::any_v4(std::uint16_t port) noexcept { return *try_parse("0.0.0.0", port); }
-address address::any_v6(std::uint16_t port) noexcept { return *try_parse("::", port); }
+address address::loopback_v4(std::uint16_t port) noexcept {
+    return *try_parse("127.0.0.1", port);
+}
+address address::loopback_v6(std::uint16_t port) noexcept {
+    return *try_parse("::1", port);
+}
+address address::any_v4(std::uint16_t port) noexcept {
+    return *try_parse("0.0.0.0", port);
+}
+address address::any_v6(std::uint16_t port) noexcept {
+    return *try_parse("::", port);
+}
 
 address::family address::family_kind() const noexcept {
     if (m_size == 0) {

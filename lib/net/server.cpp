@@ -209,11 +209,17 @@ task<server> start_server_impl(connection_fn fn, address at, server_options opts
 
 } // namespace detail
 
-address server::local_address() const { return m_state ? m_state->m_local : address{}; }
+address server::local_address() const {
+    return m_state ? m_state->m_local : address{};
+}
 
-bool server::is_serving() const noexcept { return m_state && !m_state->m_closed; }
+bool server::is_serving() const noexcept {
+    return m_state && !m_state->m_closed;
+}
 
-server_stats server::stats() const noexcept { return m_state ? m_state->m_stats : server_stats{}; }
+server_stats server::stats() const noexcept {
+    return m_state ? m_state->m_stats : server_stats{};
+}
 
 void server::close() noexcept {
     if (!m_state || m_state->m_closed) {
@@ -229,8 +235,12 @@ void server::close() noexcept {
     }
 }
 
-task<> server::serve_forever() { return detail::wait_until_closed(m_state); }
+task<> server::serve_forever() {
+    return detail::wait_until_closed(m_state);
+}
 
-task<> server::wait_closed() { return detail::wait_until_idle(m_state); }
+task<> server::wait_closed() {
+    return detail::wait_until_idle(m_state);
+}
 
 } // namespace coio

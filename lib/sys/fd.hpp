@@ -33,7 +33,9 @@ private:
     int m_fd = -1;
 };
 
-inline std::error_code errno_code(int e) noexcept { return {e, std::system_category()}; }
+inline std::error_code errno_code(int e) noexcept {
+    return {e, std::system_category()};
+}
 
 // "<op>: <strerror(e)>" as a std::runtime_error message.
 std::string errno_message(std::string_view op, int e);

@@ -11,8 +11,8 @@
 #include <string>
 
 int main(int argc, char** argv) {
-    if (const char* want = std::getenv("COIO_BACKEND"); want != nullptr && *want != '\0' &&
-                                                        std::string(want) != "auto") {
+    if (const char* want = std::getenv("COIO_BACKEND");
+        want != nullptr && *want != '\0' && std::string(want) != "auto") {
         auto usable = coio::available_backends();
         std::string name = std::string(want) == "uring" ? "io_uring" : want;
         if (std::find(usable.begin(), usable.end(), name) == usable.end()) {

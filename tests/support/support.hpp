@@ -7,8 +7,8 @@
 
 #include <cstddef>
 #include <exception>
-#include <type_traits>
 #include <string>
+#include <type_traits>
 
 namespace coio::test {
 

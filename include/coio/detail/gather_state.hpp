@@ -55,7 +55,8 @@ struct gather_child {
         static std::suspend_always initial_suspend() noexcept { return {}; }
         struct final_awaiter {
             static bool await_ready() noexcept { return false; }
-            static std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> h) noexcept {
+            static std::coroutine_handle<>
+            await_suspend(std::coroutine_handle<promise_type> h) noexcept {
                 gather_counter* c = h.promise().m_counter;
                 if (--c->m_remaining == 0) {
                     return transfer(c->m_loop, c->m_parent);

@@ -25,10 +25,10 @@ struct io_op {
     int m_fd = -1;
     void* m_buf = nullptr;
     std::size_t m_len = 0;
-    void* m_addr = nullptr;          // sockaddr storage for accept and connect
+    void* m_addr = nullptr; // sockaddr storage for accept and connect
     std::uint32_t* m_addr_len = nullptr;
-    int m_result = 0;                // >= 0 as above, or -errno
-    bool m_pending = false;          // submitted and not yet completed (set by the loop)
+    int m_result = 0;       // >= 0 as above, or -errno
+    bool m_pending = false; // submitted and not yet completed (set by the loop)
 
     // Called once by the loop when the backend completes the op (never from
     // inside submit()). If null, the loop posts m_waiter to the ready queue.

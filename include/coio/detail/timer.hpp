@@ -16,8 +16,8 @@ struct timer_node {
     static constexpr std::size_t not_queued = ~std::size_t{0};
 
     time_point m_deadline{};
-    std::uint64_t m_seq = 0;               // orders equal deadlines first-in, first-out
-    std::size_t m_index = not_queued;      // position in the heap, or not_queued
+    std::uint64_t m_seq = 0;                        // orders equal deadlines first-in, first-out
+    std::size_t m_index = not_queued;               // position in the heap, or not_queued
     void (*m_fire)(timer_node&) noexcept = nullptr; // called by the loop when due
     void* m_ctx = nullptr;                          // for m_fire
 

@@ -27,8 +27,8 @@ enum class io_status : unsigned char {
 
 struct io_result {
     io_status status = io_status::ok;
-    std::size_t bytes = 0;  // transferred before the status was reached
-    std::error_code error;  // set for every status but ok and eof
+    std::size_t bytes = 0; // transferred before the status was reached
+    std::error_code error; // set for every status but ok and eof
 
     [[nodiscard]] bool ok() const noexcept { return status == io_status::ok; }
     explicit operator bool() const noexcept { return ok(); }

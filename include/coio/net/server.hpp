@@ -42,9 +42,9 @@ struct server_options {
 
 struct server_stats {
     std::uint64_t accepted = 0;
-    std::uint64_t accept_errors = 0;   // failed accept calls (EMFILE etc.)
-    std::uint64_t accept_pauses = 0;   // times accepting was paused for lack of fds
-    std::uint64_t active = 0;          // connection tasks running now
+    std::uint64_t accept_errors = 0; // failed accept calls (EMFILE etc.)
+    std::uint64_t accept_pauses = 0; // times accepting was paused for lack of fds
+    std::uint64_t active = 0;        // connection tasks running now
 };
 
 class server {

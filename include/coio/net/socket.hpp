@@ -183,7 +183,9 @@ private:
     std::uint32_t m_len = 0;
 };
 
-inline socket::accept_awaiter socket::accept() noexcept { return accept_awaiter(m_fd); }
+inline socket::accept_awaiter socket::accept() noexcept {
+    return accept_awaiter(m_fd);
+}
 inline socket::connect_awaiter socket::connect(const address& to) noexcept {
     return connect_awaiter(m_fd, to);
 }

@@ -1,0 +1,45 @@
+# scripts/lib.sh - shared by scripts/test, scripts/demo and scripts/bench.
+# Installs what a fresh Debian 12 machine lacks, configures build directories.
+
+COIO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Debian packages the build, the tests and the demo need.
+COIO_PACKAGES=(meson ninja-build pkg-config g++ clang libclang-rt-14-dev
+    liburing-dev catch2 libseccomp-dev libbenchmark-dev python3 bsdutils)
+
+log() { printf '== %s\n' "$*" >&2; }
+
+# Install any of the given packages that is missing (apt-get update once).
+ensure_packages() {
+    local missing=()
+    local p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing missing packages: ${missing[*]}"
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "need root or sudo to install: ${missing[*]}" >&2; return 1; }
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# configure NAME COMPILER [meson args...]: build/NAME, reconfigured if it exists.
+configure() {
+    local name=$1 cxx=$2
+    shift 2
+    local dir="$COIO_ROOT/build/$name"
+    mkdir -p "$COIO_ROOT/build"
+    if [ -f "$dir/build.ninja" ]; then
+        meson configure "$dir" "$@" >/dev/null || return 1
+    else
+        rm -rf "$dir"
+        CXX=$cxx meson setup "$dir" "$COIO_ROOT" "$@" >"$COIO_ROOT/build/$name.setup.log" 2>&1 ||
+            { cat "$COIO_ROOT/build/$name.setup.log" >&2; return 1; }
+    fi
+    echo "$dir"
+}
