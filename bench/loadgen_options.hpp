@@ -1,0 +1,37 @@
+// loadgen_options.hpp — the load generator's command line, and the loopback-only target
+// check: the tool refuses any host outside 127.0.0.0/8 and ::1, so a benchmark can never
+// be pointed at another machine by mistake.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+struct loadgen_options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 0; // required
+    std::uint32_t connections = 1;
+    std::size_t size = 64;       // bytes per request
+    std::uint32_t depth = 1;     // pipelined requests in flight per connection
+    double duration_s = 5.0;     // measured time
+    double warmup_s = 1.0;       // load runs but nothing is recorded
+    std::uint32_t threads = 1;   // worker threads per process
+    std::vector<int> cpus;       // empty = no pinning
+    bool idle = false;           // --idle: connect, one round trip each, hold
+    double hold_s = 10.0;        // --hold: how long --idle keeps the connections
+    double setup_timeout_s = 30; // connecting (and the idle round trip) must finish by then
+
+    // Resolved target; filled by parse_loadgen_options.
+    sockaddr_storage addr{};
+    socklen_t addr_len = 0;
+    std::string addr_text; // "127.0.0.1:PORT" or "[::1]:PORT", for messages
+};
+
+// Parses argv; prints usage and exits 2 on a bad or non-loopback argument.
+loadgen_options parse_loadgen_options(int argc, char** argv);
+
+} // namespace bench

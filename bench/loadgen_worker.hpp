@@ -1,0 +1,72 @@
+// loadgen_worker.hpp — one load-generator thread: a share of the connections on its own
+// non-blocking sockets and edge-triggered epoll set, each connection keeping `depth`
+// requests in flight and checking every echoed byte against echo_pattern.
+//
+// Failures: a connect error, a setup timeout or a corrupted echo is a hard failure — the
+// worker prints which connection and where, and ends the process with status 1 (a wrong
+// benchmark number is worse than none). A connection the server closes or resets during
+// the measured run is counted in `errors` and dropped; the others go on.
+#pragma once
+
+#include "echo_pattern.hpp"
+#include "latency_histogram.hpp"
+#include "loadgen_options.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace bench {
+
+struct worker_result {
+    latency_histogram latency; // ns, requests completed inside the measured window
+    std::uint64_t requests = 0;
+    std::uint64_t errors = 0;
+};
+
+class loadgen_worker {
+public:
+    // Connections get the global ids [first_id, first_id + count); the id seeds the payload.
+    loadgen_worker(const loadgen_options& opts, const echo_pattern& pattern, std::uint64_t first_id,
+                   std::uint32_t count, bool spread_sources);
+    ~loadgen_worker();
+    loadgen_worker(const loadgen_worker&) = delete;
+    loadgen_worker& operator=(const loadgen_worker&) = delete;
+
+    // Opens every connection; with `round_trip`, also completes one verified echo on each.
+    void setup(bool round_trip);
+
+    // Pipelined load until `end_ns` (CLOCK_MONOTONIC); requests completing at or after
+    // `measure_from_ns` are counted.
+    void run(std::int64_t measure_from_ns, std::int64_t end_ns);
+
+    const worker_result& result() const { return m_result; }
+
+private:
+    struct connection;
+
+    void open_socket(connection& c);
+    void finish_connect(connection& c);
+    void pump_send(connection& c);
+    void pump_recv(connection& c);
+    void verify(connection& c, const unsigned char* data, std::size_t len, std::int64_t now);
+    void fail(connection& c, const char* why, int err);
+    void wait_events(int timeout_ms, bool running);
+
+    const loadgen_options& m_opts;
+    const echo_pattern& m_pattern;
+    bool m_spread_sources;
+    int m_epfd = -1;
+    std::vector<connection> m_conns;
+    std::vector<std::int64_t> m_sent_at; // depth slots per connection: send time of a request
+    std::unique_ptr<unsigned char[]> m_scratch;
+    std::int64_t m_measure_from = 0;
+    std::uint64_t m_completed = 0; // requests completed in total, warmup included
+    std::uint32_t m_connected = 0;
+    worker_result m_result;
+};
+
+// CLOCK_MONOTONIC in nanoseconds.
+std::int64_t now_ns();
+
+} // namespace bench
