@@ -91,7 +91,13 @@ address address::parse(std::string_view text) {
         port_text.empty()) {
         throw std::invalid_argument("coio::address: bad port in '" + std::string(text) + "'");
     }
-    return parse(text.substr(0, colon), static_cast<std::uint16_t>(port));
+    // Name the whole input, not only the host part (for ":80" that is empty).
+    std::string_view host = text.substr(0, colon);
+    if (auto a = try_parse(host, static_cast<std::uint16_t>(port))) {
+        return *a;
+    }
+    throw std::invalid_argument("coio::address: '" + std::string(text) + "': '" + std::string(host) +
+                                "' is not a numeric IPv4 or IPv6 address");
 }
 
 address address::loopback_v4(std::uint16_t port) noexcept {
