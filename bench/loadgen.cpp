@@ -6,15 +6,18 @@
 //
 // Run:   loadgen --port P [--host 127.0.0.1] [--connections N] [--size BYTES] [--depth D]
 //                [--duration S] [--warmup S] [--threads T] [--cpu C[,C...]]
+//                [--setup-timeout S (30)] [--drain-timeout S (5)]
 //        loadgen --port P --idle --hold S --connections N
 // --idle opens N connections, does one verified round trip on each, prints "ready N", then
 // holds them until --hold seconds pass or stdin (a pipe, socket or terminal) closes, and
 // prints a JSON line: for measuring a server's memory per idle connection.
 //
 // Rules: only 127.0.0.0/8, ::1 or localhost are accepted as targets. Every byte the server
-// returns must match the deterministic pattern sent on that connection, else exit 1 naming
-// the connection and offset. Connect errors name the address and errno text. The run ends
-// by itself after warmup + duration (or the hold). Latencies are per request, from handing
+// returns must match the deterministic pattern sent on that connection, and every byte sent
+// must come back: after the run loadgen stops sending and waits up to --drain-timeout for
+// the outstanding echoes. A wrong, extra or missing byte exits 1 naming the connection and
+// offset. Connect errors name the address and errno text. The run ends by itself after
+// setup + warmup + duration + drain (or the hold). Latencies are per request, from handing
 // its first byte to send() to receiving its last echoed byte.
 //
 // Scale: the soft RLIMIT_NOFILE is raised to the hard one. When N needs more fds than one
@@ -125,22 +128,25 @@ worker_result run_share(const loadgen_options& o, std::uint64_t first, std::uint
 }
 
 // Idle mode: wait for the hold time, or for stdin to close when stdin is something that
-// can close (a pipe, socket or terminal; /dev/null would end the hold at once).
-void hold(double seconds) {
+// can close (a pipe, socket or terminal; /dev/null would end the hold at once). Returns the
+// seconds actually held.
+double hold(double seconds) {
     struct stat st {};
     bool watch = fstat(STDIN_FILENO, &st) == 0 &&
                  (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || isatty(STDIN_FILENO));
-    const std::int64_t end = bench::now_ns() + static_cast<std::int64_t>(seconds * 1e9);
-    for (std::int64_t now = bench::now_ns(); now < end; now = bench::now_ns()) {
+    const std::int64_t start = bench::now_ns();
+    const std::int64_t end = start + static_cast<std::int64_t>(seconds * 1e9);
+    for (std::int64_t now = start; now < end; now = bench::now_ns()) {
         pollfd p{STDIN_FILENO, POLLIN, 0};
         int ms = static_cast<int>((end - now + 999'999) / 1'000'000);
         if (poll(&p, watch ? 1 : 0, ms) > 0) {
             char buf[256];
             if (read(STDIN_FILENO, buf, sizeof buf) <= 0) {
-                return; // closed
+                break; // closed
             }
         }
     }
+    return static_cast<double>(bench::now_ns() - start) / 1e9;
 }
 
 bool write_all(int fd, const void* data, std::size_t len) {
@@ -193,7 +199,8 @@ struct child {
     std::exit(1);
 }
 
-worker_result run_forked(const loadgen_options& o, std::uint32_t processes, bool spread) {
+worker_result run_forked(const loadgen_options& o, std::uint32_t processes, bool spread,
+                         double& total_held_s) {
     std::vector<child> kids;
     for (std::uint32_t p = 0; p < processes; ++p) {
         std::uint32_t lo = static_cast<std::uint32_t>(std::uint64_t{o.connections} * p / processes);
@@ -240,7 +247,7 @@ worker_result run_forked(const loadgen_options& o, std::uint32_t processes, bool
     if (o.idle) {
         std::printf("ready %u\n", o.connections);
         std::fflush(stdout);
-        hold(o.hold_s);
+        total_held_s = hold(o.hold_s);
     } else {
         for (const child& k : kids) {
             write_all(k.down, "g", 1);
@@ -270,12 +277,13 @@ worker_result run_forked(const loadgen_options& o, std::uint32_t processes, bool
     return total;
 }
 
-void print_result(const loadgen_options& o, std::uint32_t processes, const worker_result& r) {
+void print_result(const loadgen_options& o, std::uint32_t processes, const worker_result& r,
+                  double held_s) {
     auto us = [&](double q) { return r.latency.quantile_ns(q) / 1000.0; };
     if (o.idle) {
         std::printf("{\"mode\":\"idle\",\"connections\":%u,\"size\":%zu,\"processes\":%u,"
-                    "\"hold_s\":%.3f,\"errors\":%llu}\n",
-                    o.connections, o.size, processes, o.hold_s,
+                    "\"hold_s\":%.3f,\"held_s\":%.3f,\"errors\":%llu}\n",
+                    o.connections, o.size, processes, o.hold_s, held_s,
                     static_cast<unsigned long long>(r.errors));
         return;
     }
@@ -311,6 +319,7 @@ int main(int argc, char** argv) {
     const bool spread = o.connections > k_spread_sources_above;
 
     worker_result r;
+    double held_s = 0;
     if (processes == 1) {
         share_hooks hooks{[&] {
                               if (o.idle) {
@@ -320,13 +329,13 @@ int main(int argc, char** argv) {
                           },
                           [&] {
                               if (o.idle) {
-                                  hold(o.hold_s);
+                                  held_s = hold(o.hold_s);
                               }
                           }};
         r = run_share(o, 0, o.connections, spread, hooks);
     } else {
-        r = run_forked(o, processes, spread);
+        r = run_forked(o, processes, spread, held_s);
     }
-    print_result(o, processes, r);
+    print_result(o, processes, r, held_s);
     return r.errors == 0 ? 0 : 1;
 }

@@ -17,7 +17,7 @@ namespace {
 constexpr const char* k_usage =
     "usage: loadgen --port P [--host 127.0.0.1] [--connections N] [--size BYTES]\n"
     "               [--depth D] [--duration S] [--warmup S] [--threads T] [--cpu C[,C...]]\n"
-    "               [--setup-timeout S]\n"
+    "               [--setup-timeout S] [--drain-timeout S]\n"
     "       loadgen --port P --idle [--hold S] [--connections N] [--size BYTES]\n";
 
 [[noreturn]] void usage_error(std::string_view what, std::string_view value = {}) {
@@ -127,6 +127,8 @@ loadgen_options parse_loadgen_options(int argc, char** argv) {
             o.hold_s = parse_number<double>(arg, v, 0.0, 86400.0);
         } else if (arg == "--setup-timeout") {
             o.setup_timeout_s = parse_number<double>(arg, v, 0.001, 86400.0);
+        } else if (arg == "--drain-timeout") {
+            o.drain_timeout_s = parse_number<double>(arg, v, 0.001, 86400.0);
         } else {
             usage_error("unknown option", arg);
         }

@@ -161,7 +161,7 @@ void loadgen_worker::setup(bool round_trip) {
     if (!round_trip) {
         return;
     }
-    m_measure_from = std::numeric_limits<std::int64_t>::max(); // record nothing
+    m_setup = true; // record nothing; any failure is fatal
     for (connection& c : m_conns) {
         c.limit = 1;
         pump_send(c);
@@ -170,18 +170,60 @@ void loadgen_worker::setup(bool round_trip) {
         wait_events(100, true);
         check_deadline("round trip with", m_completed);
     }
+    m_setup = false;
 }
 
 void loadgen_worker::run(std::int64_t measure_from_ns, std::int64_t end_ns) {
     m_measure_from = measure_from_ns;
+    m_measure_to = end_ns;
     for (connection& c : m_conns) {
         c.limit = std::numeric_limits<std::uint64_t>::max();
         pump_send(c);
     }
-    for (std::int64_t now = now_ns(); now < end_ns; now = now_ns()) {
+    wait_until(end_ns, [] { return false; });
+    drain();
+}
+
+// A server that loses bytes does not corrupt the stream, it stalls it: the client waits
+// for an echo that never comes. So after the run, send no new requests (finish a request
+// already half sent) and wait until every byte sent has come back; what is still missing
+// after the drain timeout is reported as lost and fails the run.
+void loadgen_worker::drain() {
+    for (connection& c : m_conns) {
+        c.limit = c.send_seq + (c.send_off > 0 ? 1 : 0);
+        pump_send(c);
+    }
+    auto drained = [this] {
+        return std::all_of(m_conns.begin(), m_conns.end(), [](const connection& c) {
+            return c.dead || (c.recv_seq == c.send_seq && c.recv_off == c.send_off);
+        });
+    };
+    wait_until(now_ns() + static_cast<std::int64_t>(m_opts.drain_timeout_s * 1e9), drained);
+    for (const connection& c : m_conns) {
+        if (!c.dead && !(c.recv_seq == c.send_seq && c.recv_off == c.send_off)) {
+            const std::uint64_t size = m_opts.size;
+            std::fprintf(stderr,
+                         "loadgen: connection %llu: echo stalled at stream offset %llu (request "
+                         "%llu, byte %llu): %llu sent bytes not echoed back within %.1f s\n",
+                         static_cast<unsigned long long>(c.id),
+                         static_cast<unsigned long long>(c.recv_seq * size + c.recv_off),
+                         static_cast<unsigned long long>(c.recv_seq),
+                         static_cast<unsigned long long>(c.recv_off),
+                         static_cast<unsigned long long>((c.send_seq * size + c.send_off) -
+                                                         (c.recv_seq * size + c.recv_off)),
+                         m_opts.drain_timeout_s);
+            hard_fail();
+        }
+    }
+}
+
+// Dispatches events until `deadline_ns` or until `done()` holds.
+template <typename Done>
+void loadgen_worker::wait_until(std::int64_t deadline_ns, Done&& done) {
+    for (std::int64_t now = now_ns(); now < deadline_ns && !done(); now = now_ns()) {
         // Round up: a sub-millisecond rest must not become a 0 ms busy poll.
-        auto timeout = static_cast<int>((end_ns - now + 999'999) / 1'000'000);
-        wait_events(timeout, true);
+        auto timeout = static_cast<int>((deadline_ns - now + 999'999) / 1'000'000);
+        wait_events(std::min(timeout, 100), true);
     }
 }
 
@@ -335,7 +377,7 @@ void loadgen_worker::verify(connection& c, const unsigned char* data, std::size_
         if (c.recv_off == size) {
             const std::size_t slot = static_cast<std::size_t>(&c - m_conns.data()) * m_opts.depth +
                                      c.recv_seq % m_opts.depth;
-            if (now >= m_measure_from) {
+            if (now >= m_measure_from && now < m_measure_to) {
                 m_result.latency.record(static_cast<std::uint64_t>(now - m_sent_at[slot]));
                 ++m_result.requests;
             }
@@ -352,7 +394,7 @@ void loadgen_worker::fail(connection& c, const char* why, int err) {
                      static_cast<unsigned long long>(c.id), m_opts.addr_text.c_str(), why,
                      err ? ": " : "", err ? std::strerror(err) : "");
     }
-    if (m_measure_from == std::numeric_limits<std::int64_t>::max()) {
+    if (m_setup) {
         hard_fail(); // during the idle round trip every connection must work
     }
     ++m_result.errors;

@@ -36,8 +36,9 @@ public:
     // Opens every connection; with `round_trip`, also completes one verified echo on each.
     void setup(bool round_trip);
 
-    // Pipelined load until `end_ns` (CLOCK_MONOTONIC); requests completing at or after
-    // `measure_from_ns` are counted.
+    // Pipelined load until `end_ns` (CLOCK_MONOTONIC); requests completing in
+    // [measure_from_ns, end_ns) are counted. Then drains: waits (at most drain_timeout_s)
+    // until every byte sent was echoed, and fails the process if some never come back.
     void run(std::int64_t measure_from_ns, std::int64_t end_ns);
 
     const worker_result& result() const { return m_result; }
@@ -52,6 +53,9 @@ private:
     void verify(connection& c, const unsigned char* data, std::size_t len, std::int64_t now);
     void fail(connection& c, const char* why, int err);
     void wait_events(int timeout_ms, bool running);
+    template <typename Done>
+    void wait_until(std::int64_t deadline_ns, Done&& done);
+    void drain();
 
     const loadgen_options& m_opts;
     const echo_pattern& m_pattern;
@@ -60,7 +64,9 @@ private:
     std::vector<connection> m_conns;
     std::vector<std::int64_t> m_sent_at; // depth slots per connection: send time of a request
     std::unique_ptr<unsigned char[]> m_scratch;
-    std::int64_t m_measure_from = 0;
+    std::int64_t m_measure_from = 0; // completions in [from, to) are recorded
+    std::int64_t m_measure_to = 0;
+    bool m_setup = false;          // in the idle round trip: every failure is fatal
     std::uint64_t m_completed = 0; // requests completed in total, warmup included
     std::uint32_t m_connected = 0;
     worker_result m_result;

@@ -186,6 +186,7 @@ private:
 int main(int argc, char** argv) {
     bench::server_options opts = bench::parse_server_options(argc, argv);
     bench::pin_to_cpu(opts.cpu);
+    bench::raise_nofile_limit();
     int stop_fd = bench::make_stop_fd();
     int listen_fd = bench::open_listener(opts.port, true);
     {

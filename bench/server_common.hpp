@@ -6,6 +6,7 @@
 // Contract every server keeps, so a harness can drive them all the same way:
 //   --port P   bind 127.0.0.1:P only (default 0 = kernel picks); never another address.
 //   --cpu C    pin to core C (-1, the default, = no pinning).
+//   The soft RLIMIT_NOFILE is raised to the hard limit.
 //   First stdout line is "listening on 127.0.0.1:PORT", flushed at once.
 //   SIGINT/SIGTERM end the process with status 0.
 #pragma once
@@ -15,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -106,6 +108,16 @@ inline void pin_to_cpu(int cpu) {
 inline void set_nodelay(int fd) {
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+// One fd per connection: lift the soft RLIMIT_NOFILE to the hard limit so the server can
+// take as many connections as the machine allows, whatever the harness's shell set.
+inline void raise_nofile_limit() {
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &lim);
+    }
 }
 
 // Listens on 127.0.0.1:port (loopback only, by design), prints the announce line and

@@ -25,6 +25,7 @@
 #include <netinet/tcp.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -139,6 +140,13 @@ int main(int argc, char** argv) {
         if (sched_setaffinity(0, sizeof set, &set) != 0) { // threads started later inherit it
             die("sched_setaffinity");
         }
+    }
+
+    // One fd per connection: take the hard RLIMIT_NOFILE, whatever the shell's soft one is.
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
     }
 
     // Every thread inherits this mask, so SIGINT/SIGTERM reach only sigwait() below.
