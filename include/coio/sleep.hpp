@@ -64,6 +64,12 @@ public:
 private:
     static void on_fire(timer_node& t) noexcept {
         auto* self = static_cast<sleep_awaiter*>(t.m_ctx);
+        // The sleep is over. A cancel that comes before the resume is for the
+        // next await (cancel_slot.hpp, step 3); left attached, the hook would
+        // post this coroutine a second time.
+        if (self->m_slot != nullptr) {
+            self->m_slot->detach();
+        }
         self->m_loop->post(self->m_handle);
     }
     static void on_cancel(void* ctx) noexcept {
