@@ -28,6 +28,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -99,11 +100,24 @@ public:
     // nothing left in the loop can ever complete.
     template <class T>
     T run_until_complete(task<T> main) {
+        // Refuse before scheduling anything: a refused run must not leave
+        // `main` queued to start later (e.g. while this loop is torn down).
+        if (current() != nullptr) {
+            throw std::logic_error("coio: run_until_complete called while a loop is already "
+                                   "running on this thread (await the task instead)");
+        }
         auto root = detail::make_root(std::move(main));
         start_root(root.m_h.promise(), "main");
         task_handle<T> h(root.m_h);
         drive(root.m_h.promise());
-        return h.result();
+        // Move the value out rather than copy it (h.result() copies), so that
+        // a move-only T works; nobody else can hold a handle to main.
+        detail::root_promise<T>& p = root.m_h.promise();
+        p.m_retrieved = true;
+        if (p.m_exception) {
+            std::rethrow_exception(p.m_exception);
+        }
+        return std::move(p.m_value).value();
     }
 
     // Replace the handler for exceptions nobody retrieved. The default prints
