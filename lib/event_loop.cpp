@@ -213,9 +213,11 @@ void event_loop::drive(detail::root_base& main) {
                                    "(no ready task, timer, I/O or cross-thread work is left)");
         }
     }
-    // Like asyncio.run: cancel what is still running and let it finish.
+    // Like asyncio.run: cancel what is still running and let it finish. Also
+    // run the callbacks still queued (main may have scheduled some just before
+    // returning), so that nothing is left when run() returns.
     im.cancel_all();
-    while (im.m_tasks > 0 && run_once(nullptr)) {
+    while ((im.m_tasks > 0 || !im.m_callbacks.empty()) && run_once(nullptr)) {
     }
 }
 
