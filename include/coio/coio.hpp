@@ -9,6 +9,7 @@
 #include <coio/net/error.hpp>
 #include <coio/net/server.hpp>
 #include <coio/net/socket.hpp>
+#include <coio/net/stream.hpp>
 #include <coio/result.hpp>
 #include <coio/sleep.hpp>
 #include <coio/task.hpp>

@@ -23,6 +23,11 @@ std::string errno_message(std::string_view op, int e) {
     return out;
 }
 
+long try_send(int fd, const void* data, std::size_t len) noexcept {
+    ssize_t n = ::send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    return n >= 0 ? static_cast<long>(n) : -static_cast<long>(errno);
+}
+
 int open_stream_socket(int family) noexcept {
     int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     return fd >= 0 ? fd : -errno;

@@ -2,6 +2,7 @@
 // calls libc I/O. RAII fd, errno text, socket creation.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -42,5 +43,9 @@ std::string errno_message(std::string_view op, int e);
 
 // socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC). Returns fd or -errno.
 int open_stream_socket(int family) noexcept;
+
+// One non-blocking send(MSG_NOSIGNAL) outside any backend, for a stream
+// writer whose buffer is empty. Returns bytes sent or -errno (-EAGAIN: none).
+long try_send(int fd, const void* data, std::size_t len) noexcept;
 
 } // namespace coio::sys

@@ -5,8 +5,9 @@
 //   std::printf("port %u\n", srv.port());
 //   co_await srv.serve_forever();
 //
-// Each accepted connection runs `handler(socket)` as its own task. The
-// handler is a function or function object returning task<void>; it is copied
+// Each accepted connection runs `handler(reader, writer)` (buffered streams,
+// as asyncio's start_server) or `handler(socket)` (raw socket) as its own
+// task. The handler is a function or function object returning task<void>; it is copied
 // once and kept alive (shared) until the last connection task using it ends,
 // so a stateful handler is safe. A handler's exception goes to the loop's
 // exception handler and does not affect the server.
@@ -21,12 +22,14 @@
 #include <coio/event_loop.hpp>
 #include <coio/net/address.hpp>
 #include <coio/net/socket.hpp>
+#include <coio/net/stream.hpp>
 #include <coio/task.hpp>
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 namespace coio {
 
@@ -37,7 +40,8 @@ struct server_state;
 struct server_options {
     int backlog = 1024;
     bool reuse_address = true;
-    bool nodelay = true; // TCP_NODELAY on accepted sockets
+    bool nodelay = true;   // TCP_NODELAY on accepted sockets
+    stream_options stream; // for handlers that take (stream_reader, stream_writer)
 };
 
 struct server_stats {
@@ -88,6 +92,12 @@ template <class Handler>
 task<> run_handler(std::shared_ptr<Handler> h, socket s) {
     co_await (*h)(std::move(s));
 }
+
+template <class Handler>
+task<> run_stream_handler(std::shared_ptr<Handler> h, socket s, stream_options opts) {
+    stream_pair p = make_streams(std::move(s), opts);
+    co_await (*h)(std::move(p.reader), std::move(p.writer));
+}
 } // namespace detail
 
 // Listen on host:port (numeric host; port 0 picks a free port, see port()).
@@ -96,7 +106,17 @@ template <class Handler>
 task<server> start_server(Handler handler, std::string host, std::uint16_t port,
                           server_options opts = {}) {
     auto h = std::make_shared<Handler>(std::move(handler));
-    detail::connection_fn fn = [h](socket s) { return detail::run_handler(h, std::move(s)); };
+    detail::connection_fn fn;
+    if constexpr (std::is_invocable_v<Handler&, stream_reader, stream_writer>) {
+        fn = [h, so = opts.stream](socket s) {
+            return detail::run_stream_handler(h, std::move(s), so);
+        };
+    } else {
+        static_assert(std::is_invocable_v<Handler&, socket>,
+                      "start_server: the handler must be callable as handler(stream_reader, "
+                      "stream_writer) or handler(socket), returning coio::task<>");
+        fn = [h](socket s) { return detail::run_handler(h, std::move(s)); };
+    }
     return detail::start_server_impl(std::move(fn), address::parse(host, port), opts);
 }
 

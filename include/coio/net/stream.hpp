@@ -1,0 +1,140 @@
+// coio/net/stream.hpp - buffered streams over a TCP connection (asyncio's
+// StreamReader / StreamWriter).
+//
+//   auto [reader, writer] = co_await coio::open_connection("127.0.0.1", port);
+//   std::string line = co_await reader.readline();
+//   writer.write("ACK\n");
+//   co_await writer.drain();
+//
+// The reader and the writer share one connection; it is closed when the writer
+// is closed (after its buffer is flushed) or when both are gone. Each method
+// that suspends returns a task that keeps the connection alive until it ends,
+// so a reader or writer may be moved or dropped while its operation runs.
+//
+// Reader: memory stays bounded by `limit` (default 64 KiB) plus one read chunk
+// (at most 64 KiB) whatever the peer sends. At most one read may be in progress at a time
+// (std::logic_error otherwise, as asyncio raises RuntimeError).
+//
+// Writer: write() never suspends; it sends at once what the kernel takes and
+// buffers the rest, which a background flush sends in order. drain() suspends
+// while the buffer is above the high-water mark, until it falls to the
+// low-water mark (defaults 64 KiB / 16 KiB); any number of tasks may drain()
+// at once. A failed connection makes drain() throw net_error.
+#pragma once
+
+#include <coio/net/address.hpp>
+#include <coio/net/error.hpp>
+#include <coio/net/socket.hpp>
+#include <coio/task.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace coio {
+
+// The separator was not found within `limit` bytes (asyncio.LimitOverrunError;
+// readline raises it where asyncio raises ValueError). consumed() is how many
+// bytes were examined.
+class limit_overrun_error : public std::runtime_error {
+public:
+    limit_overrun_error(const std::string& what, std::size_t consumed)
+        : std::runtime_error(what), m_consumed(consumed) {}
+    [[nodiscard]] std::size_t consumed() const noexcept { return m_consumed; }
+
+private:
+    std::size_t m_consumed;
+};
+
+// EOF came before the requested bytes or separator (asyncio.IncompleteReadError).
+class incomplete_read_error : public std::runtime_error {
+public:
+    incomplete_read_error(std::string partial, std::size_t expected);
+    [[nodiscard]] const std::string& partial() const noexcept { return m_partial; }
+    // Bytes asked for by readexactly; 0 for readuntil.
+    [[nodiscard]] std::size_t expected() const noexcept { return m_expected; }
+
+private:
+    std::string m_partial;
+    std::size_t m_expected;
+};
+
+struct stream_options {
+    std::size_t limit = 64 * 1024;      // longest line/chunk readuntil accepts
+    std::size_t high_water = 64 * 1024; // drain() waits above this
+    std::size_t low_water = 16 * 1024;  // ...until the buffer is down to this
+};
+
+namespace detail {
+struct stream_state;
+}
+
+class stream_reader {
+public:
+    stream_reader() noexcept = default;
+    explicit stream_reader(std::shared_ptr<detail::stream_state> s) noexcept : m_s(std::move(s)) {}
+
+    // Up to n bytes: what is buffered, else one read's worth; "" at EOF.
+    // n < 0 reads until EOF (unbounded, as asyncio's read(-1)).
+    [[nodiscard]] task<std::string> read(std::ptrdiff_t n = -1);
+    // One line including its '\n'; at EOF the partial last line, then "".
+    // A line longer than limit throws limit_overrun_error and discards that
+    // line (or, if its end has not arrived, what is buffered) - the reader
+    // stays usable, exactly as asyncio's readline.
+    [[nodiscard]] task<std::string> readline();
+    // Data up to and including `separator`. limit_overrun_error leaves the data
+    // buffered; incomplete_read_error at EOF carries what was there.
+    [[nodiscard]] task<std::string> readuntil(std::string separator = "\n");
+    // Exactly n bytes, or incomplete_read_error carrying the partial bytes.
+    [[nodiscard]] task<std::string> readexactly(std::size_t n);
+
+    // EOF was received and the buffer is empty.
+    [[nodiscard]] bool at_eof() const noexcept;
+    [[nodiscard]] std::size_t buffered() const noexcept;
+    [[nodiscard]] std::size_t limit() const noexcept;
+
+private:
+    std::shared_ptr<detail::stream_state> m_s;
+};
+
+class stream_writer {
+public:
+    stream_writer() noexcept = default;
+    explicit stream_writer(std::shared_ptr<detail::stream_state> s) noexcept : m_s(std::move(s)) {}
+
+    // Queue data; sends what the kernel takes now. Throws std::logic_error
+    // after close() or write_eof().
+    void write(std::string_view data);
+    // Wait until the buffer is at or below the low-water mark if it is above
+    // the high-water mark. Throws net_error if the connection failed.
+    [[nodiscard]] task<> drain();
+    // Half-close after the buffered data is sent.
+    void write_eof();
+    // Close after the buffered data is sent. Idempotent.
+    void close() noexcept;
+    [[nodiscard]] bool is_closing() const noexcept;
+    // Wait until the connection is closed.
+    [[nodiscard]] task<> wait_closed();
+
+    [[nodiscard]] std::size_t write_buffer_size() const noexcept;
+    void set_write_buffer_limits(std::size_t high, std::size_t low);
+    [[nodiscard]] address peer_address() const;
+    [[nodiscard]] address local_address() const;
+
+private:
+    std::shared_ptr<detail::stream_state> m_s;
+};
+
+struct stream_pair {
+    stream_reader reader;
+    stream_writer writer;
+};
+
+// Wrap a connected socket in a reader and a writer.
+stream_pair make_streams(socket s, stream_options opts = {});
+
+} // namespace coio
