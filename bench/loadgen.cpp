@@ -53,7 +53,7 @@ using bench::loadgen_options;
 using bench::worker_result;
 
 constexpr std::uint64_t k_fd_margin = 100;
-constexpr std::uint32_t k_spread_sources_above = 20000;
+constexpr std::uint32_t k_spread_sources_above = 10000; // see loadgen_worker::open_socket
 
 // What a share (this process, or one child) reports to whoever coordinates it.
 struct share_hooks {

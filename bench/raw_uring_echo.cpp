@@ -154,7 +154,9 @@ private:
             errno = -ret;
             bench::die_errno("io_uring_register_buf_ring (needs Linux >= 5.19)");
         }
-        m_buffers = std::make_unique<char[]>(std::size_t{k_buf_count} * k_buf_size);
+        // Not zero-filled: pages become resident only once the kernel writes into them, so
+        // the server's RSS shows the buffers actually used, not the whole 16 MiB pool.
+        m_buffers = std::make_unique_for_overwrite<char[]>(std::size_t{k_buf_count} * k_buf_size);
         for (unsigned i = 0; i < k_buf_count; ++i) {
             io_uring_buf_ring_add(m_buf_ring, buffer(static_cast<std::uint16_t>(i)), k_buf_size,
                                   static_cast<unsigned short>(i), m_buf_mask, static_cast<int>(i));
