@@ -95,14 +95,7 @@ public:
         ~awaiter() {
             promise_type& r = m_h.promise();
             if (m_waiter.m_handle && !r.m_done) {
-                if (m_waiter.m_prev != nullptr) {
-                    m_waiter.m_prev->m_next = m_waiter.m_next;
-                } else {
-                    r.m_waiters = m_waiter.m_next;
-                }
-                if (m_waiter.m_next != nullptr) {
-                    m_waiter.m_next->m_prev = m_waiter.m_prev;
-                }
+                detail::unlink_waiter(r, m_waiter);
                 if (m_slot != nullptr) {
                     m_slot->detach();
                 }
@@ -121,11 +114,7 @@ public:
                 r.m_own_slot.request();
             }
             m_waiter.m_handle = caller;
-            m_waiter.m_next = r.m_waiters;
-            if (r.m_waiters != nullptr) {
-                r.m_waiters->m_prev = &m_waiter;
-            }
-            r.m_waiters = &m_waiter;
+            detail::link_waiter(r, m_waiter);
             if (m_slot != nullptr) {
                 m_slot->attach(&on_cancel, this);
             }
@@ -167,6 +156,10 @@ public:
     // awaited task is cancelled too (use shield to prevent that).
     awaiter operator co_await() const& { return awaiter{m_h, false}; }
     awaiter operator co_await() && { return awaiter{m_h, true}; }
+
+    // (detail) The task's root frame, for this library's combinators
+    // (task_group, shield). Throws std::logic_error on an empty handle.
+    [[nodiscard]] detail::root_base& root() const { return p(); }
 
 private:
     promise_type& p() const {

@@ -73,6 +73,28 @@ private:
 // Drop one reference (a task_handle going away). Defined in lib/.
 void root_release(root_base& r) noexcept;
 
+// Park `w` on a task that has not finished; the loop posts it when the task
+// finishes (and forgets the list). Unlink only while the task is not done.
+inline void link_waiter(root_base& r, task_waiter& w) noexcept {
+    w.m_prev = nullptr;
+    w.m_next = r.m_waiters;
+    if (r.m_waiters != nullptr) {
+        r.m_waiters->m_prev = &w;
+    }
+    r.m_waiters = &w;
+}
+inline void unlink_waiter(root_base& r, task_waiter& w) noexcept {
+    if (w.m_prev != nullptr) {
+        w.m_prev->m_next = w.m_next;
+    } else {
+        r.m_waiters = w.m_next;
+    }
+    if (w.m_next != nullptr) {
+        w.m_next->m_prev = w.m_prev;
+    }
+    w.m_prev = w.m_next = nullptr;
+}
+
 inline bool root_base::cancelled() const noexcept {
     if (!m_done || !m_exception) {
         return false;
