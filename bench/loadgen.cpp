@@ -14,11 +14,12 @@
 //
 // Rules: only 127.0.0.0/8, ::1 or localhost are accepted as targets. Every byte the server
 // returns must match the deterministic pattern sent on that connection, and every byte sent
-// must come back: after the run loadgen stops sending and waits up to --drain-timeout for
-// the outstanding echoes. A wrong, extra or missing byte exits 1 naming the connection and
-// offset. Connect errors name the address and errno text. The run ends by itself after
-// setup + warmup + duration + drain (or the hold). Latencies are per request, from handing
-// its first byte to send() to receiving its last echoed byte.
+// must come back: after the run loadgen stops sending and waits for the outstanding echoes,
+// failing if none arrive for --drain-timeout seconds (the drain is capped at 60 s). A
+// wrong, extra or missing byte exits 1 naming the connection and offset. Connect errors
+// name the address and errno text. The run ends by itself after setup (capped by
+// --setup-timeout) + warmup + duration + drain, or after the hold. Latencies are per
+// request, from handing its first byte to send() to receiving its last echoed byte.
 //
 // Scale: the soft RLIMIT_NOFILE is raised to the hard one. When N needs more fds than one
 // process may open (hard limit minus a 100-fd margin), loadgen forks children that each run

@@ -24,7 +24,7 @@ struct loadgen_options {
     bool idle = false;           // --idle: connect, one round trip each, hold
     double hold_s = 10.0;        // --hold: how long --idle keeps the connections
     double setup_timeout_s = 30; // connecting (and the idle round trip) must finish by then
-    double drain_timeout_s = 5;  // after the run, every sent byte must be back by then
+    double drain_timeout_s = 5;  // after the run: longest silence while echoes are missing
 
     // Resolved target; filled by parse_loadgen_options.
     sockaddr_storage addr{};

@@ -24,6 +24,7 @@ constexpr std::size_t k_scratch_size = 64 * 1024;
 constexpr std::uint32_t k_max_pending_connects = 256; // don't overflow the server's SYN queue
 constexpr int k_max_events = 512;
 constexpr int k_max_reported_errors = 5;
+constexpr double k_max_drain_s = 60; // keeps the run bounded even against a trickling server
 
 // Each worker process reports its failure itself and leaves at once: the other threads'
 // state is of no use after a wrong echo, and the parent (if any) sees status 1.
@@ -187,14 +188,19 @@ void loadgen_worker::run(std::int64_t measure_from_ns, std::int64_t end_ns) {
         c.limit = std::numeric_limits<std::uint64_t>::max();
         pump_send(c);
     }
-    wait_until(end_ns, [] { return false; });
+    for (std::int64_t now = now_ns(); now < end_ns; now = now_ns()) {
+        // Round up: a sub-millisecond rest must not become a 0 ms busy poll.
+        wait_events(static_cast<int>((end_ns - now + 999'999) / 1'000'000), true);
+    }
     drain();
 }
 
 // A server that loses bytes does not corrupt the stream, it stalls it: the client waits
 // for an echo that never comes. So after the run, send no new requests (finish a request
-// already half sent) and wait until every byte sent has come back; what is still missing
-// after the drain timeout is reported as lost and fails the run.
+// already half sent) and wait until every byte sent has come back. If nothing at all comes
+// back for drain_timeout_s (or the drain passes k_max_drain_s), what is still missing is
+// reported as lost and fails the run. Waiting for silence rather than a fixed time keeps a
+// slow but working server (megabytes still in flight) from being called lossy.
 void loadgen_worker::drain() {
     for (connection& c : m_conns) {
         c.limit = c.send_seq + (c.send_off > 0 ? 1 : 0);
@@ -205,13 +211,22 @@ void loadgen_worker::drain() {
             return c.dead || (c.recv_seq == c.send_seq && c.recv_off == c.send_off);
         });
     };
-    wait_until(now_ns() + static_cast<std::int64_t>(m_opts.drain_timeout_s * 1e9), drained);
+    const std::int64_t silence_ns = static_cast<std::int64_t>(m_opts.drain_timeout_s * 1e9);
+    const std::int64_t cap = now_ns() + static_cast<std::int64_t>(k_max_drain_s * 1e9);
+    m_last_progress = now_ns();
+    for (std::int64_t now = m_last_progress; !drained(); now = now_ns()) {
+        if (now - m_last_progress > silence_ns || now > cap) {
+            break;
+        }
+        wait_events(100, true);
+    }
     for (const connection& c : m_conns) {
         if (!c.dead && !(c.recv_seq == c.send_seq && c.recv_off == c.send_off)) {
             const std::uint64_t size = m_opts.size;
             std::fprintf(stderr,
                          "loadgen: connection %llu: echo stalled at stream offset %llu (request "
-                         "%llu, byte %llu): %llu sent bytes not echoed back within %.1f s\n",
+                         "%llu, byte %llu): %llu sent bytes not echoed back (no progress for "
+                         "%.1f s)\n",
                          static_cast<unsigned long long>(c.id),
                          static_cast<unsigned long long>(c.recv_seq * size + c.recv_off),
                          static_cast<unsigned long long>(c.recv_seq),
@@ -221,16 +236,6 @@ void loadgen_worker::drain() {
                          m_opts.drain_timeout_s);
             hard_fail();
         }
-    }
-}
-
-// Dispatches events until `deadline_ns` or until `done()` holds.
-template <typename Done>
-void loadgen_worker::wait_until(std::int64_t deadline_ns, Done&& done) {
-    for (std::int64_t now = now_ns(); now < deadline_ns && !done(); now = now_ns()) {
-        // Round up: a sub-millisecond rest must not become a 0 ms busy poll.
-        auto timeout = static_cast<int>((deadline_ns - now + 999'999) / 1'000'000);
-        wait_events(std::min(timeout, 100), true);
     }
 }
 
@@ -349,6 +354,7 @@ void loadgen_worker::pump_recv(connection& c) {
 void loadgen_worker::verify(connection& c, const unsigned char* data, std::size_t len,
                             std::int64_t now) {
     const std::size_t size = m_opts.size;
+    m_last_progress = now;
     while (len > 0) {
         const std::uint64_t stream_off = c.recv_seq * size + c.recv_off;
         const std::uint64_t sent_end = c.send_seq * size + c.send_off;

@@ -37,8 +37,8 @@ public:
     void setup(bool round_trip);
 
     // Pipelined load until `end_ns` (CLOCK_MONOTONIC); requests completing in
-    // [measure_from_ns, end_ns) are counted. Then drains: waits (at most drain_timeout_s)
-    // until every byte sent was echoed, and fails the process if some never come back.
+    // [measure_from_ns, end_ns) are counted. Then drains: waits until every byte sent was
+    // echoed, and fails the process if none arrive for drain_timeout_s while some are missing.
     void run(std::int64_t measure_from_ns, std::int64_t end_ns);
 
     const worker_result& result() const { return m_result; }
@@ -53,8 +53,6 @@ private:
     void verify(connection& c, const unsigned char* data, std::size_t len, std::int64_t now);
     void fail(connection& c, const char* why, int err);
     void wait_events(int timeout_ms, bool running);
-    template <typename Done>
-    void wait_until(std::int64_t deadline_ns, Done&& done);
     void drain();
 
     const loadgen_options& m_opts;
@@ -66,8 +64,9 @@ private:
     std::unique_ptr<unsigned char[]> m_scratch;
     std::int64_t m_measure_from = 0; // completions in [from, to) are recorded
     std::int64_t m_measure_to = 0;
-    bool m_setup = false;          // in the idle round trip: every failure is fatal
-    std::uint64_t m_completed = 0; // requests completed in total, warmup included
+    bool m_setup = false;             // in the idle round trip: every failure is fatal
+    std::int64_t m_last_progress = 0; // when echoed bytes last arrived (drain's stall check)
+    std::uint64_t m_completed = 0;    // requests completed in total, warmup included
     std::uint32_t m_connected = 0;
     worker_result m_result;
 };

@@ -14,3 +14,4 @@
 #include <coio/sleep.hpp>
 #include <coio/task.hpp>
 #include <coio/task_handle.hpp>
+#include <coio/timeout.hpp>
