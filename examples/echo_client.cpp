@@ -1,7 +1,7 @@
 // echo_client - many concurrent echo clients on one loop, every byte checked.
 //
 // What it shows: gather over a vector of tasks (one per connection),
-// open_connection, and a writer and a reader running concurrently on one
+// coio::connect, and a writer and a reader running concurrently on one
 // socket so neither side can deadlock on full socket buffers.
 //
 // Run:  ./build/examples/echo_client --port PORT [--host 127.0.0.1]
@@ -70,7 +70,7 @@ coio::task<std::size_t> read_side(coio::socket* s, std::size_t id, std::size_t e
 }
 
 coio::task<std::size_t> client(std::size_t id, options o) {
-    coio::socket s = co_await coio::open_connection(o.host, o.port);
+    coio::socket s = co_await coio::connect(o.host, o.port);
     auto [sent, received] =
         co_await coio::gather(write_side(&s, id, o), read_side(&s, id, o.messages * o.size));
     (void)sent;

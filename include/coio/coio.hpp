@@ -11,6 +11,7 @@
 #include <coio/net/socket.hpp>
 #include <coio/net/stream.hpp>
 #include <coio/result.hpp>
+#include <coio/signal.hpp>
 #include <coio/sleep.hpp>
 #include <coio/task.hpp>
 #include <coio/task_handle.hpp>

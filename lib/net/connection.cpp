@@ -1,9 +1,9 @@
-// lib/net/connection.cpp - open_connection.
+// lib/net/connection.cpp - connect and open_connection.
 #include <coio/net/connection.hpp>
 
 namespace coio {
 
-task<socket> open_connection(address to) {
+task<socket> connect(address to) {
     socket s = socket::open_tcp(to.family_kind());
     io_result r = co_await s.connect(to);
     if (!r) {
@@ -13,8 +13,17 @@ task<socket> open_connection(address to) {
     co_return s;
 }
 
-task<socket> open_connection(std::string host, std::uint16_t port) {
-    return open_connection(address::parse(host, port));
+task<socket> connect(std::string host, std::uint16_t port) {
+    return connect(address::parse(host, port));
+}
+
+task<stream_pair> open_connection(address to, stream_options opts) {
+    socket s = co_await connect(to);
+    co_return make_streams(std::move(s), opts);
+}
+
+task<stream_pair> open_connection(std::string host, std::uint16_t port, stream_options opts) {
+    return open_connection(address::parse(host, port), opts);
 }
 
 } // namespace coio

@@ -95,7 +95,7 @@ coio::task<> crowd_trip(crowd* cr, coio::socket* c, std::size_t id, std::size_t 
 
 coio::task<> crowd_client(crowd* cr, std::uint16_t port, std::size_t id) {
     co_await cr->connecting.acquire();
-    coio::socket c = co_await coio::open_connection("127.0.0.1", port);
+    coio::socket c = co_await coio::connect("127.0.0.1", port);
     co_await crowd_trip(cr, &c, id, 0); // the server has accepted us and runs our handler
     cr->connecting.release();
     if (co_await cr->all_in.arrive_and_wait()) {
@@ -157,7 +157,7 @@ TEST_CASE("a thousand concurrent clients on one loop each get their own bytes ec
 
 coio::task<> echo_16mib() {
     coio::server srv = co_await coio::start_server(coio::test::echo_handler, "127.0.0.1", 0);
-    coio::socket c = co_await coio::open_connection("127.0.0.1", srv.port());
+    coio::socket c = co_await coio::connect("127.0.0.1", srv.port());
     const std::vector<char> data = coio::test::make_pattern(16, 16 * mib);
     // Writing and reading concurrently: a client that wrote everything first
     // would block on full buffers while the server blocks writing the echo.
@@ -197,7 +197,7 @@ struct duplex_handler {
 coio::task<> duplex_16mib(duplex_result* server_side) {
     coio::server srv =
         co_await coio::start_server(duplex_handler{201, 102, server_side}, "127.0.0.1", 0);
-    coio::socket c = co_await coio::open_connection("127.0.0.1", srv.port());
+    coio::socket c = co_await coio::connect("127.0.0.1", srv.port());
     const std::vector<char> data = coio::test::make_pattern(102, 16 * mib);
     auto [w, got] = co_await coio::gather(send_then_shutdown(&c, &data, 0),
                                           receive_pattern(&c, 201, 100'000, false));

@@ -22,7 +22,7 @@ namespace {
 
 coio::task<> echo_round_trip() {
     coio::server srv = co_await coio::start_server(coio::test::echo_handler, "127.0.0.1", 0);
-    coio::socket c = co_await coio::open_connection("127.0.0.1", srv.port());
+    coio::socket c = co_await coio::connect("127.0.0.1", srv.port());
     co_await expect_echo(&c, "hello\n");
     co_await expect_echo(&c, "second line, a bit longer\n");
     std::vector<char> big = coio::test::make_pattern(1, 100'000);
@@ -46,7 +46,7 @@ coio::task<> port_zero() {
     CHECK(srv.local_address().is_v4());
     CHECK(srv.local_address().host() == "127.0.0.1");
     CHECK(srv.local_address() == coio::address::loopback_v4(srv.port()));
-    coio::socket c = co_await coio::open_connection(srv.local_address());
+    coio::socket c = co_await coio::connect(srv.local_address());
     CHECK(c.peer_address() == srv.local_address());
     CHECK(c.local_address().host() == "127.0.0.1");
     co_await expect_echo(&c, "x");
@@ -67,7 +67,7 @@ coio::task<std::optional<std::string>> ipv6_round_trip() {
     CHECK(srv.local_address().is_v6());
     CHECK(srv.port() != 0);
     CHECK(srv.local_address().to_string() == "[::1]:" + std::to_string(srv.port()));
-    coio::socket c = co_await coio::open_connection("::1", srv.port());
+    coio::socket c = co_await coio::connect("::1", srv.port());
     CHECK(c.peer_address() == coio::address::loopback_v6(srv.port()));
     CHECK(c.local_address().is_v6());
     std::vector<char> data = coio::test::make_pattern(6, 70'000);
@@ -107,7 +107,7 @@ struct flag_probe {
 
 coio::task<> socket_flags(fd_flags* accepted_by_server) {
     coio::server srv = co_await coio::start_server(flag_probe{accepted_by_server}, "127.0.0.1", 0);
-    coio::socket c = co_await coio::open_connection("127.0.0.1", srv.port());
+    coio::socket c = co_await coio::connect("127.0.0.1", srv.port());
     co_await expect_echo(&c, "flags"); // the handler has run
     fd_flags connected = flags_of(c);
     CHECK(connected.nonblocking);
@@ -198,7 +198,7 @@ TEST_CASE("parsing a bad address throws invalid_argument naming the text", "[net
 coio::task<> close_stops_accepting() {
     coio::server srv = co_await coio::start_server(coio::test::echo_handler, "127.0.0.1", 0);
     const std::uint16_t port = srv.port();
-    coio::socket c = co_await coio::open_connection("127.0.0.1", port);
+    coio::socket c = co_await coio::connect("127.0.0.1", port);
     co_await expect_echo(&c, "before close");
 
     srv.close();
@@ -223,7 +223,7 @@ TEST_CASE("server.close() refuses new connections while an accepted one keeps wo
 }
 
 coio::task<> connect_then_close(coio::server* srv) {
-    coio::socket c = co_await coio::open_connection("127.0.0.1", srv->port());
+    coio::socket c = co_await coio::connect("127.0.0.1", srv->port());
     co_await expect_echo(&c, "ping");
     srv->close();
 }
@@ -259,7 +259,7 @@ coio::task<> wait_closed_then_log(coio::server* srv, std::vector<std::string>* l
 
 coio::task<> wait_closed_waits(std::vector<std::string>* log) {
     coio::server srv = co_await coio::start_server(logging_echo{log}, "127.0.0.1", 0);
-    coio::socket c = co_await coio::open_connection("127.0.0.1", srv.port());
+    coio::socket c = co_await coio::connect("127.0.0.1", srv.port());
     co_await expect_echo(&c, "running"); // the handler is in its loop
     srv.close();
     coio::task_handle<> waiter = coio::create_task(wait_closed_then_log(&srv, log));
@@ -316,7 +316,7 @@ coio::task<> handler_exception(std::vector<report>* reports) {
     });
     coio::server srv = co_await coio::start_server(boom_or_echo, "127.0.0.1", 0);
 
-    coio::socket bad = co_await coio::open_connection("127.0.0.1", srv.port());
+    coio::socket bad = co_await coio::connect("127.0.0.1", srv.port());
     const std::string bad_task = "connection from " + bad.local_address().to_string();
     coio::io_result w = co_await bad.write_all("boom");
     REQUIRE(w.ok());
@@ -325,7 +325,7 @@ coio::task<> handler_exception(std::vector<report>* reports) {
     CHECK(r.status == coio::io_status::eof); // the handler's socket closed as it unwound
 
     CHECK(srv.is_serving());
-    coio::socket good = co_await coio::open_connection("127.0.0.1", srv.port());
+    coio::socket good = co_await coio::connect("127.0.0.1", srv.port());
     co_await expect_echo(&good, "fine");
     co_await expect_echo(&good, "still fine");
     CHECK(srv.stats().accepted == 2);
@@ -378,15 +378,15 @@ coio::task<> stateful_handler() {
     coio::server srv = co_await coio::start_server(std::move(handler), "127.0.0.1", 0);
     const int made = coio::test::counted::constructed;
     CHECK(coio::test::counted::alive >= 1);
-    coio::socket a = co_await coio::open_connection("127.0.0.1", srv.port());
+    coio::socket a = co_await coio::connect("127.0.0.1", srv.port());
     std::string line = co_await read_line(&a);
     CHECK(line == "1\n");
-    coio::socket b = co_await coio::open_connection("127.0.0.1", srv.port()); // a still open
+    coio::socket b = co_await coio::connect("127.0.0.1", srv.port()); // a still open
     line = co_await read_line(&b);
     CHECK(line == "2\n");
     a.close();
     b.close();
-    coio::socket c = co_await coio::open_connection("127.0.0.1", srv.port());
+    coio::socket c = co_await coio::connect("127.0.0.1", srv.port());
     line = co_await read_line(&c);
     CHECK(line == "3\n");
     CHECK(coio::test::counted::constructed == made); // no copy per connection

@@ -215,15 +215,17 @@ coio::task<> open_connection_refused() {
     coio::socket holder = bound_not_listening();
     const std::uint16_t port = holder.local_address().port();
     const std::string where = "127.0.0.1:" + std::to_string(port);
-    for (int form = 0; form < 2; ++form) {
+    for (int form = 0; form < 3; ++form) {
         std::string what;
         std::error_code code;
         try {
             coio::socket s;
             if (form == 0) {
-                s = co_await coio::open_connection("127.0.0.1", port);
+                s = co_await coio::connect("127.0.0.1", port);
+            } else if (form == 1) {
+                s = co_await coio::connect(holder.local_address());
             } else {
-                s = co_await coio::open_connection(holder.local_address());
+                coio::stream_pair streams = co_await coio::open_connection("127.0.0.1", port);
             }
         } catch (const coio::net_error& e) {
             what = e.what();
@@ -235,14 +237,15 @@ coio::task<> open_connection_refused() {
     }
     bool invalid = false;
     try {
-        (void)co_await coio::open_connection("no-such-host.invalid", 80);
+        (void)co_await coio::connect("no-such-host.invalid", 80);
     } catch (const std::invalid_argument&) {
         invalid = true;
     }
     CHECK(invalid);
 }
 
-TEST_CASE("open_connection to a refused port throws net_error naming the address", "[net]") {
+TEST_CASE("connect and open_connection to a refused port throw net_error naming the address",
+          "[net]") {
     run_clean(open_connection_refused());
 }
 

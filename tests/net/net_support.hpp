@@ -108,7 +108,7 @@ inline coio::task<socket_pair> connected_pair() {
     listener.bind(coio::address::loopback_v4(0));
     listener.listen(4);
     socket_pair p;
-    p.client = co_await coio::open_connection(listener.local_address());
+    p.client = co_await coio::connect(listener.local_address());
     coio::accept_result a = co_await listener.accept();
     REQUIRE(a.ok());
     p.accepted = std::move(a.sock);

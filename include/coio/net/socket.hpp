@@ -1,6 +1,6 @@
 // coio/net/socket.hpp - a non-blocking TCP socket with awaitable operations.
 //
-//   coio::socket s = co_await coio::open_connection("127.0.0.1", port);
+//   coio::socket s = co_await coio::connect("127.0.0.1", port);
 //   co_await s.write_all("hello\n");
 //   std::array<char, 1024> buf;
 //   auto [st, n, err] = co_await s.read_some(buf);   // st == io_status::eof at end
