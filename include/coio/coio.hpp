@@ -13,6 +13,7 @@
 #include <coio/result.hpp>
 #include <coio/signal.hpp>
 #include <coio/sleep.hpp>
+#include <coio/sync.hpp>
 #include <coio/task.hpp>
 #include <coio/task_handle.hpp>
 #include <coio/timeout.hpp>
