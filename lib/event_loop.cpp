@@ -60,7 +60,7 @@ event_loop::~event_loop() {
     current_guard g(this);
     // 1. Cancel what is left and let it unwind normally (asyncio.run does the same).
     im.cancel_all();
-    while (im.m_tasks > 0 && run_once(nullptr)) {
+    while ((im.m_tasks > 0 || im.m_external > 0) && run_once(nullptr)) {
     }
     // 2. Tasks stuck on something that can never complete: destroy their
     // frames. Awaiter destructors remove timers and forget() I/O, which waits
@@ -173,6 +173,14 @@ void event_loop::forget(detail::io_op& op) noexcept {
     }
 }
 
+void event_loop::external_begin() noexcept {
+    ++m_impl->m_external;
+}
+
+void event_loop::external_end() noexcept {
+    --m_impl->m_external;
+}
+
 void event_loop::close_fd(int fd) noexcept {
     m_impl->m_backend->close(fd);
 }
@@ -215,9 +223,10 @@ void event_loop::drive(detail::root_base& main) {
     }
     // Like asyncio.run: cancel what is still running and let it finish. Also
     // run the callbacks still queued (main may have scheduled some just before
-    // returning), so that nothing is left when run() returns.
+    // returning) and wait for thread-pool jobs to come back (they hold a
+    // pointer to this loop), so that nothing is left when run() returns.
     im.cancel_all();
-    while ((im.m_tasks > 0 || !im.m_callbacks.empty()) && run_once(nullptr)) {
+    while ((im.m_tasks > 0 || !im.m_callbacks.empty() || im.m_external > 0) && run_once(nullptr)) {
     }
 }
 
@@ -420,7 +429,7 @@ void loop_impl::run_callbacks() {
 }
 
 bool loop_impl::can_progress() const noexcept {
-    return m_in_flight > 0 || !m_timers.empty() || m_remote_pending.load();
+    return m_in_flight > 0 || !m_timers.empty() || m_external > 0 || m_remote_pending.load();
 }
 
 } // namespace detail

@@ -54,6 +54,7 @@ struct loop_impl final : completion_sink {
     std::mutex m_remote_mutex;
     std::vector<std::function<void()>> m_remote;
     std::atomic<bool> m_remote_pending{false};
+    std::size_t m_external = 0; // loop thread only: see event_loop::external_begin
 
     root_base* m_roots = nullptr; // every live root frame, doubly linked
     std::vector<root_base*> m_reap;

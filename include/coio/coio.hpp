@@ -7,6 +7,7 @@
 #include <coio/net/address.hpp>
 #include <coio/net/connection.hpp>
 #include <coio/net/error.hpp>
+#include <coio/net/resolve.hpp>
 #include <coio/net/server.hpp>
 #include <coio/net/socket.hpp>
 #include <coio/net/stream.hpp>
@@ -16,4 +17,5 @@
 #include <coio/sync.hpp>
 #include <coio/task.hpp>
 #include <coio/task_handle.hpp>
+#include <coio/to_thread.hpp>
 #include <coio/timeout.hpp>

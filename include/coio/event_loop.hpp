@@ -138,6 +138,11 @@ public:
     void close_fd(int fd) noexcept;
     void add_timer(detail::timer_node& t);
     void remove_timer(detail::timer_node& t) noexcept;
+    // Work outside the loop (a thread-pool job) that will come back through
+    // call_soon_threadsafe: while any is outstanding, a loop with nothing else
+    // to do waits instead of reporting that nothing can ever happen.
+    void external_begin() noexcept;
+    void external_end() noexcept;
 
     // Called by root_finished / root_release (detail).
     void on_root_finished(detail::root_base& r) noexcept;

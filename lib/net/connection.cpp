@@ -1,4 +1,4 @@
-// lib/net/connection.cpp - connect and open_connection.
+// lib/net/connection.cpp - connect and open_connection (connect by name: resolve.cpp).
 #include <coio/net/connection.hpp>
 
 namespace coio {
@@ -13,17 +13,14 @@ task<socket> connect(address to) {
     co_return s;
 }
 
-task<socket> connect(std::string host, std::uint16_t port) {
-    return connect(address::parse(host, port));
-}
-
 task<stream_pair> open_connection(address to, stream_options opts) {
     socket s = co_await connect(to);
     co_return make_streams(std::move(s), opts);
 }
 
 task<stream_pair> open_connection(std::string host, std::uint16_t port, stream_options opts) {
-    return open_connection(address::parse(host, port), opts);
+    socket s = co_await connect(std::move(host), port);
+    co_return make_streams(std::move(s), opts);
 }
 
 } // namespace coio

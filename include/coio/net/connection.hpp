@@ -12,10 +12,11 @@
 
 namespace coio {
 
-// Connect to a numeric host ("127.0.0.1", "::1") and port and return the raw
-// socket. Throws std::invalid_argument for a host that is not a numeric
-// address, and net_error naming the address for a failed connect, e.g.
-// "connect to 127.0.0.1:9: Connection refused". (socket::connect is the
+// Connect to host:port and return the raw socket. A name ("localhost") is
+// resolved off the loop thread (resolve.hpp) and its addresses are tried in
+// order until one connects. Throws net_error naming the host and what was
+// tried, e.g. "connect to 127.0.0.1:9: Connection refused" or "resolve
+// nosuch.example:80: Name or service not known". (socket::connect is the
 // status-returning form.)
 task<socket> connect(std::string host, std::uint16_t port);
 task<socket> connect(address to);

@@ -1,0 +1,141 @@
+// coio/to_thread.hpp - run blocking or CPU-heavy work on a thread pool.
+//
+//   std::string text = co_await coio::to_thread(read_whole_file, path);
+//
+// asyncio.to_thread: `f(args...)` runs on a pool shared by the process (one
+// thread per core, at least two; C++ has no GIL, so CPU-bound work really runs
+// in parallel); the awaiting task resumes on its loop with the value or the
+// exception. f and args are moved into the job, which owns them until it ends.
+//
+// Cancellation: cancelling the awaiting task throws cancelled_error at once;
+// the call itself cannot be interrupted and runs to its end on the pool, and
+// its result is dropped (as asyncio does). The loop does not finish run()
+// until every job it started has come back, so nothing outlives the loop.
+#pragma once
+
+#include <coio/cancel.hpp>
+#include <coio/detail/promise.hpp>
+#include <coio/event_loop.hpp>
+#include <coio/result.hpp>
+#include <coio/task.hpp>
+
+#include <coroutine>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace coio {
+
+namespace detail {
+
+// Queue `job` on the process-wide pool. Thread-safe.
+void submit_to_pool(std::function<void()> job);
+
+template <class R>
+struct thread_call_base {
+    thread_call_base() = default;
+    thread_call_base(const thread_call_base&) = delete;
+    thread_call_base& operator=(const thread_call_base&) = delete;
+    virtual ~thread_call_base() = default;
+    virtual void invoke() noexcept = 0; // on a pool thread: fills m_result
+
+    result<R> m_result;
+    event_loop* m_loop = nullptr;
+    std::coroutine_handle<> m_waiter;
+    bool m_abandoned = false; // loop thread only: the awaiter was cancelled
+};
+
+template <class R, class F, class... A>
+struct thread_call final : thread_call_base<R> {
+    thread_call(F f, A... a) : m_f(std::move(f)), m_args(std::move(a)...) {}
+    void invoke() noexcept override {
+        try {
+            if constexpr (std::is_void_v<R>) {
+                std::apply(m_f, std::move(m_args));
+                this->m_result.set_value();
+            } else {
+                this->m_result.set_value(std::apply(m_f, std::move(m_args)));
+            }
+        } catch (...) {
+            this->m_result.set_exception(std::current_exception());
+        }
+    }
+    F m_f;
+    std::tuple<A...> m_args;
+};
+
+template <class R>
+class thread_call_awaiter {
+public:
+    explicit thread_call_awaiter(std::shared_ptr<thread_call_base<R>> st)
+        : m_state(std::move(st)) {}
+
+    static bool await_ready() noexcept { return false; }
+
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        m_slot = slot_of(h);
+        if (m_slot != nullptr && m_slot->requested()) {
+            m_cancelled = true;
+            return false;
+        }
+        event_loop& loop = event_loop::running();
+        m_state->m_loop = &loop;
+        m_state->m_waiter = h;
+        loop.external_begin();
+        submit_to_pool([st = m_state] {
+            st->invoke();
+            st->m_loop->call_soon_threadsafe([st] {
+                st->m_loop->external_end();
+                if (!st->m_abandoned) {
+                    st->m_loop->post(st->m_waiter);
+                }
+            });
+        });
+        if (m_slot != nullptr) {
+            m_slot->attach(&on_cancel, this);
+        }
+        return true;
+    }
+
+    R await_resume() {
+        if (m_slot != nullptr) {
+            m_slot->detach();
+        }
+        if (m_cancelled) {
+            m_slot->consume();
+            throw cancelled_error{};
+        }
+        return std::move(m_state->m_result).value();
+    }
+
+private:
+    static void on_cancel(void* self) noexcept {
+        auto* a = static_cast<thread_call_awaiter*>(self);
+        a->m_cancelled = true;
+        a->m_state->m_abandoned = true; // the job's result will be dropped
+        a->m_state->m_loop->post(a->m_state->m_waiter);
+    }
+
+    std::shared_ptr<thread_call_base<R>> m_state;
+    cancel_slot* m_slot = nullptr;
+    bool m_cancelled = false;
+};
+
+} // namespace detail
+
+// Run f(args...) on the thread pool; resume with its value or exception.
+template <class F, class... A>
+task<std::invoke_result_t<F&, A...>> to_thread(F f, A... args) {
+    using R = std::invoke_result_t<F&, A...>;
+    auto st = std::make_shared<detail::thread_call<R, F, A...>>(std::move(f), std::move(args)...);
+    co_return co_await detail::thread_call_awaiter<R>(std::move(st));
+}
+
+// Threads in the pool (one per core, at least two).
+std::size_t thread_pool_size() noexcept;
+
+} // namespace coio

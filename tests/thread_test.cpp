@@ -1,0 +1,190 @@
+// tests/thread_test.cpp - to_thread, call_soon_threadsafe and DNS on the pool.
+// Also run under ThreadSanitizer by scripts/test.
+#include "support/support.hpp"
+
+#include <coio/coio.hpp>
+#include <coio/net/resolve.hpp>
+#include <coio/to_thread.hpp>
+
+#include <netdb.h>
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+using namespace std::chrono_literals;
+using coio::test::run_clean;
+
+namespace {
+
+int add(int a, int b) {
+    return a + b;
+}
+
+coio::task<> value_and_exception() {
+    int v = co_await coio::to_thread(add, 2, 40);
+    CHECK(v == 42);
+    auto throws = [] { throw std::runtime_error("from the pool"); };
+    bool caught = false;
+    try {
+        co_await coio::to_thread(throws);
+    } catch (const std::runtime_error& e) {
+        caught = std::string(e.what()) == "from the pool";
+    }
+    CHECK(caught);
+    // Move-only arguments are moved into the job.
+    auto size = [](std::unique_ptr<std::string> s) { return s->size(); };
+    std::size_t n = co_await coio::to_thread(size, std::make_unique<std::string>("four"));
+    CHECK(n == 4);
+    // The work really runs on another thread.
+    auto id = [] { return std::this_thread::get_id(); };
+    std::thread::id worker = co_await coio::to_thread(id);
+    CHECK(worker != std::this_thread::get_id());
+}
+
+// Spins until `flag` is set or a generous deadline passes; returns whether set.
+bool wait_flag(const std::atomic<bool>* flag) {
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (!flag->load()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            return false;
+        }
+        std::this_thread::yield();
+    }
+    return true;
+}
+
+coio::task<> ticker(std::atomic<bool>* flag, int* ticks) {
+    for (*ticks = 0; *ticks < 50; ++*ticks) {
+        co_await coio::yield_now();
+    }
+    flag->store(true); // only reachable if the loop kept running during the job
+}
+
+coio::task<> loop_stays_responsive() {
+    std::atomic<bool> flag{false};
+    int ticks = 0;
+    auto [ok, none] =
+        co_await coio::gather(coio::to_thread(wait_flag, &flag), ticker(&flag, &ticks));
+    (void)none;
+    CHECK(ok);
+    CHECK(ticks == 50);
+}
+
+bool meet(std::atomic<int>* arrived, int expect) {
+    arrived->fetch_add(1);
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (arrived->load() < expect) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            return false;
+        }
+        std::this_thread::yield();
+    }
+    return true;
+}
+
+coio::task<> jobs_run_in_parallel() {
+    // Two jobs that each wait for the other: only a pool that runs them at the
+    // same time lets both return true.
+    std::atomic<int> arrived{0};
+    auto [a, b] = co_await coio::gather(coio::to_thread(meet, &arrived, 2),
+                                        coio::to_thread(meet, &arrived, 2));
+    CHECK(a);
+    CHECK(b);
+    CHECK(coio::thread_pool_size() >= 2);
+}
+
+coio::task<> cancel_while_running() {
+    std::atomic<bool> release{false};
+    auto h = coio::create_task(coio::to_thread(wait_flag, &release));
+    co_await coio::yield_now();
+    h.cancel();
+    bool cancelled = false;
+    try {
+        co_await h;
+    } catch (const coio::cancelled_error&) {
+        cancelled = true;
+    }
+    CHECK(cancelled);    // at once, while the job still runs
+    release.store(true); // run_clean then waits for the job to come back
+}
+
+coio::task<> threadsafe_callbacks() {
+    std::atomic<int> ran{0};
+    auto& loop = coio::event_loop::running();
+    std::thread t([&] {
+        for (int i = 0; i < 1000; ++i) {
+            loop.call_soon_threadsafe([&ran] { ran.fetch_add(1); });
+        }
+    });
+    while (ran.load() < 1000) {
+        co_await coio::sleep(1ms);
+    }
+    t.join();
+    CHECK(ran.load() == 1000);
+}
+
+coio::task<> localhost_resolves_and_connects() {
+    std::vector<coio::address> addrs = co_await coio::resolve("localhost", 80);
+    REQUIRE_FALSE(addrs.empty());
+    bool loopback = false;
+    for (const auto& a : addrs) {
+        loopback = loopback || a.host() == "127.0.0.1" || a.host() == "::1";
+        CHECK(a.port() == 80);
+    }
+    CHECK(loopback);
+    // A server on 127.0.0.1 reached by name.
+    auto echo_once = [](coio::stream_reader r, coio::stream_writer w) -> coio::task<> {
+        std::string line = co_await r.readline();
+        w.write(line);
+        co_await w.drain();
+        w.close();
+    };
+    coio::server srv = co_await coio::start_server(echo_once, "127.0.0.1", 0);
+    std::vector<coio::address> v4 = co_await coio::resolve("127.0.0.1", srv.port());
+    CHECK(v4.size() == 1);
+    auto [r, w] = co_await coio::open_connection("localhost", srv.port());
+    w.write("hello\n");
+    std::string back = co_await r.readline();
+    CHECK(back == "hello\n");
+    w.close();
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+} // namespace
+
+TEST_CASE("to_thread returns the value or the exception of the call", "[thread]") {
+    run_clean(value_and_exception());
+}
+
+TEST_CASE("the loop keeps running while to_thread works", "[thread]") {
+    run_clean(loop_stays_responsive());
+}
+
+TEST_CASE("to_thread jobs run in parallel on the pool", "[thread]") {
+    run_clean(jobs_run_in_parallel());
+}
+
+TEST_CASE("cancelling a to_thread await throws at once and run waits for the job", "[thread]") {
+    run_clean(cancel_while_running());
+}
+
+TEST_CASE("call_soon_threadsafe from another thread runs every callback", "[thread]") {
+    run_clean(threadsafe_callbacks());
+}
+
+TEST_CASE("localhost resolves off the loop and open_connection tries its addresses",
+          "[thread][dns]") {
+    run_clean(localhost_resolves_and_connects());
+}
+
+TEST_CASE("DNS errors carry getaddrinfo's text", "[dns]") {
+    std::error_code ec(EAI_NONAME, coio::dns_category());
+    CHECK(std::string(coio::dns_category().name()) == "dns");
+    CHECK(ec.message() == ::gai_strerror(EAI_NONAME));
+    coio::net_error e(ec, "resolve nosuch.example:80");
+    CHECK_THAT(std::string(e.what()),
+               Catch::Contains("nosuch.example:80") && Catch::Contains(::gai_strerror(EAI_NONAME)));
+}
