@@ -12,10 +12,12 @@
 #include <coio/net/socket.hpp>
 #include <coio/net/stream.hpp>
 #include <coio/result.hpp>
+#include <coio/shield.hpp>
 #include <coio/signal.hpp>
 #include <coio/sleep.hpp>
 #include <coio/sync.hpp>
 #include <coio/task.hpp>
+#include <coio/task_group.hpp>
 #include <coio/task_handle.hpp>
 #include <coio/to_thread.hpp>
 #include <coio/timeout.hpp>

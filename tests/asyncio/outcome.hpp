@@ -12,7 +12,7 @@
 namespace coio::test {
 
 // "value 7", "done" (void), "timeout_error", "cancelled_error",
-// "exception: <what>".
+// "exception_group: <what>", "exception: <what>".
 template <class A>
 coio::task<std::string> outcome(A a) {
     try {
@@ -31,6 +31,8 @@ coio::task<std::string> outcome(A a) {
         co_return "timeout_error";
     } catch (const coio::cancelled_error&) {
         co_return "cancelled_error";
+    } catch (const coio::exception_group& e) {
+        co_return std::string("exception_group: ") + e.what();
     } catch (const std::exception& e) {
         co_return std::string("exception: ") + e.what();
     }

@@ -44,7 +44,10 @@ enum class wake : std::uint8_t { granted, cancelled, revoked };
 class sync_waiter {
 public:
     sync_waiter() = default;
-    sync_waiter(const sync_waiter&) = delete;
+    // Awaiters may be moved before they are awaited (into wait_for, gather,
+    // ...): a waiter that never parked carries no state, so a move makes a
+    // fresh one.
+    sync_waiter(sync_waiter&& /*unparked*/) noexcept {}
     sync_waiter& operator=(const sync_waiter&) = delete;
     inline ~sync_waiter();
 
