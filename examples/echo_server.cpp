@@ -6,13 +6,16 @@
 //     async def handle(reader, writer): data = await reader.read(1024) ...
 //     server = await asyncio.start_server(handle, host, port)
 //
-// Run:  ./build/examples/echo_server [--host 127.0.0.1] [--port 0]
-// It prints "listening on 127.0.0.1:PORT" and serves until killed.
+// Run:  ./build/examples/echo_server [--host 127.0.0.1] [--port 0] [--cpu N]
+// It prints "listening on 127.0.0.1:PORT" and serves until killed. --cpu pins
+// the process to core N (the benchmarks pin server and load generator apart).
 // COIO_BACKEND=epoll|io_uring picks the backend; --list-backends shows which
 // can run here.
 // Try:  ./build/examples/echo_client --port PORT --connections 100
 //       or: printf 'hi\n' | nc -q1 127.0.0.1 PORT
 #include <coio/coio.hpp>
+
+#include <sched.h>
 
 #include <array>
 #include <cstdio>
@@ -60,8 +63,17 @@ int main(int argc, char** argv) {
             return 0;
         } else if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             port = std::strtoul(argv[++i], nullptr, 10);
+        } else if (std::strcmp(argv[i], "--cpu") == 0 && i + 1 < argc) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(std::strtoul(argv[++i], nullptr, 10), &set);
+            if (sched_setaffinity(0, sizeof set, &set) != 0) {
+                std::perror("echo_server: sched_setaffinity");
+                return 1;
+            }
         } else {
-            std::fprintf(stderr, "usage: %s [--host ADDR] [--port N] | --list-backends\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--host ADDR] [--port N] [--cpu N] | --list-backends\n",
+                         argv[0]);
             return 2;
         }
     }
