@@ -2,7 +2,8 @@
 // server on loopback, keeps D pipelined requests of S bytes in flight on each, checks every
 // echoed byte, and prints one JSON line:
 //   {"mode":"load","connections":100,"size":64,"depth":1,...,"requests":..,"rps":..,
-//    "p50_us":..,"p99_us":..,"p999_us":..,"max_us":..,"mean_us":..,"errors":0}
+//    "p50_us":..,"p99_us":..,"p999_us":..,"max_us":..,"mean_us":..,"errors":0,
+//    "window_from_ns":..,"window_to_ns":..}   (the measured window, CLOCK_MONOTONIC)
 //
 // Run:   loadgen --port P [--host 127.0.0.1] [--connections N] [--size BYTES] [--depth D]
 //                [--duration S] [--warmup S] [--threads T] [--cpu C[,C...]]
@@ -119,6 +120,8 @@ worker_result run_share(const loadgen_options& o, std::uint64_t first, std::uint
         const std::int64_t from = bench::now_ns() + static_cast<std::int64_t>(o.warmup_s * 1e9);
         const std::int64_t end = from + static_cast<std::int64_t>(o.duration_s * 1e9);
         on_all([&](bench::loadgen_worker& w) { w.run(from, end); });
+        total.window_from_ns = from;
+        total.window_to_ns = end;
     }
     for (auto& w : workers) {
         total.latency.merge(w->result().latency);
@@ -262,6 +265,11 @@ worker_result run_forked(const loadgen_options& o, std::uint32_t processes, bool
     for (const child& k : kids) {
         worker_result r;
         ok = read_all(k.up, &r, sizeof r) && ok;
+        // Children start together on 'g'; the union of their windows is the run's.
+        if (total.window_from_ns == 0 || r.window_from_ns < total.window_from_ns) {
+            total.window_from_ns = r.window_from_ns;
+        }
+        total.window_to_ns = std::max(total.window_to_ns, r.window_to_ns);
         total.latency.merge(r.latency);
         total.requests += r.requests;
         total.errors += r.errors;
@@ -291,12 +299,13 @@ void print_result(const loadgen_options& o, std::uint32_t processes, const worke
     std::printf("{\"mode\":\"load\",\"connections\":%u,\"size\":%zu,\"depth\":%u,\"threads\":%u,"
                 "\"processes\":%u,\"duration_s\":%.3f,\"requests\":%llu,\"rps\":%.1f,"
                 "\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"max_us\":%.2f,"
-                "\"mean_us\":%.2f,\"errors\":%llu}\n",
+                "\"mean_us\":%.2f,\"errors\":%llu,\"window_from_ns\":%lld,\"window_to_ns\":%lld}\n",
                 o.connections, o.size, o.depth, o.threads, processes, o.duration_s,
                 static_cast<unsigned long long>(r.requests),
                 static_cast<double>(r.requests) / o.duration_s, us(0.5), us(0.99), us(0.999),
                 static_cast<double>(r.latency.max_ns()) / 1000.0, r.latency.mean_ns() / 1000.0,
-                static_cast<unsigned long long>(r.errors));
+                static_cast<unsigned long long>(r.errors), static_cast<long long>(r.window_from_ns),
+                static_cast<long long>(r.window_to_ns));
 }
 
 } // namespace

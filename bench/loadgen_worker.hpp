@@ -22,6 +22,10 @@ struct worker_result {
     latency_histogram latency; // ns, requests completed inside the measured window
     std::uint64_t requests = 0;
     std::uint64_t errors = 0;
+    // The measured window, CLOCK_MONOTONIC ns (0 in idle mode): a harness that samples the
+    // server's CPU time during the run can cut out exactly this window.
+    std::int64_t window_from_ns = 0;
+    std::int64_t window_to_ns = 0;
 };
 
 class loadgen_worker {
