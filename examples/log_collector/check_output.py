@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Check coio-logcollect output against what log_source instances sent.
+
+    check_output.py OUTPUT --line-bytes N NAME:SEED:SUMMARY [NAME:SEED:SUMMARY...]
+
+OUTPUT is the collector's output (plain or JSON records, detected per line).
+For each source instance NAME (its lines are "NAME SEQ PAYLOAD"), SEED is its
+--seed and SUMMARY a file holding the JSON summary line log_source printed at
+exit ({"sent":..,"acked":..,"resent":..}). Every line is regenerated from
+(SEED, SEQ) and compared byte for byte.
+
+Prints one row per source: lines sent, acknowledged, received (distinct),
+duplicates (received more than once: sent again after a reset), lost (sent and
+acknowledged but not in OUTPUT: must be 0), corrupt (a record that is not a
+line the source sent: must be 0). Exits 1 if anything is lost or corrupt.
+"""
+import argparse
+import json
+import sys
+from collections import Counter
+
+M = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15
+
+
+def payload(seed: int, seq: int, n: int) -> str:
+    """log_source's PAYLOAD of line seq (log_source_state.cpp, append_payload)."""
+    x = (seed * GOLDEN + seq) & M
+    out = []
+    while len(out) < n:
+        x = (x + GOLDEN) & M
+        z = x
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M
+        z ^= z >> 31
+        for k in range(8):
+            if len(out) == n:
+                break
+            out.append(chr(97 + ((z >> (8 * k)) & 0xFF) % 26))
+    return "".join(out)
+
+
+def records(path):
+    """Yield (source, flag, text) for every record: flag '' / '+' / '!'."""
+    with open(path, encoding="utf-8", errors="strict") as f:
+        for raw in f:
+            raw = raw.rstrip("\n")
+            if raw.startswith("{"):
+                r = json.loads(raw)
+                flag = "!" if r.get("aborted") else ("+" if r.get("more") else "")
+                yield r["source"], flag, r["line"]
+            else:
+                src, _, text = raw.partition("\t")
+                flag = src[-1] if src[-1:] in ("+", "!") else ""
+                yield (src[:-1] if flag else src), flag, text
+
+
+def summary(path):
+    last = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("{") and '"sent"' in line:
+                last = json.loads(line)
+    return last
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("output")
+    ap.add_argument("--line-bytes", type=int, required=True)
+    ap.add_argument("sources", nargs="+", metavar="NAME:SEED:SUMMARY")
+    a = ap.parse_args()
+
+    want = {}
+    for spec in a.sources:
+        name, seed, summ = spec.split(":", 2)
+        want[name] = (int(seed), summary(summ))
+    seen = {name: Counter() for name in want}
+    corrupt = Counter()
+    for _src, flag, text in records(a.output):
+        parts = text.split(" ", 2)
+        name = parts[0]
+        if name not in want:
+            continue
+        if flag or len(parts) != 3 or not parts[1].isdigit():
+            corrupt[name] += 1
+            continue
+        seq = int(parts[1])
+        if parts[2] != payload(want[name][0], seq, a.line_bytes):
+            corrupt[name] += 1
+            continue
+        seen[name][seq] += 1
+
+    bad = False
+    hdr = f"{'source':<10} {'sent':>7} {'acked':>7} {'received':>9} {'duplicates':>10} {'lost':>5} {'corrupt':>7}"
+    print(hdr)
+    print("-" * len(hdr))
+    tot = Counter()
+    for name, (seed, s) in want.items():
+        sent, acked = s.get("sent", 0), s.get("acked", 0)
+        got = seen[name]
+        received = len(got)
+        dups = sum(got.values()) - received
+        # Lost: acknowledged by the collector (so the source forgot it) and
+        # not in the output. Lines sent but never acknowledged are still the
+        # source's to resend; they count as lost only if also missing here.
+        lost = sum(1 for q in range(1, sent + 1) if q not in got)
+        row = dict(sent=sent, acked=acked, received=received, dups=dups, lost=lost,
+                   corrupt=corrupt[name])
+        tot.update(row)
+        bad |= lost > 0 or corrupt[name] > 0 or not s
+        print(f"{name:<10} {sent:>7} {acked:>7} {received:>9} {dups:>10} {lost:>5} {corrupt[name]:>7}"
+              + ("" if s else "   (no summary from the source)"))
+    print(f"{'total':<10} {tot['sent']:>7} {tot['acked']:>7} {tot['received']:>9} {tot['dups']:>10} "
+          f"{tot['lost']:>5} {tot['corrupt']:>7}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+// log_collector/options.cpp - argument parsing and --help (options.hpp).
+#include "options.hpp"
+
+#include <coio/event_loop.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+#include <string_view>
+
+#ifndef LOGCOLLECT_VERSION
+#define LOGCOLLECT_VERSION "unknown"
+#endif
+
+namespace logcollect {
+
+namespace {
+
+constexpr const char* help_text = R"(usage: coio-logcollect [options] HOST:PORT...
+       coio-logcollect [options] --sources FILE
+       coio-logcollect [options] --listen PORT
+
+Collect newline-delimited log lines from TCP log sources into one output.
+Each HOST:PORT is a source the collector connects to ("pull"): it reads the
+stream in fixed-size chunks, reassembles lines, writes them out and answers
+every line with "ACK\n". All sources run as tasks on one event loop. With
+--listen it also accepts syslog senders ("push", RFC 6587 framing, no ACKs).
+
+Sources:
+  HOST:PORT              a source: numeric IPv4 address, or [IPv6]:PORT
+  --sources FILE         more sources, one HOST:PORT per line; blank lines and
+                         '#' comments are ignored
+  --listen PORT          accept syslog over TCP on 127.0.0.1:PORT (or
+                         HOST:PORT); 0 picks a free port. Each frame is read
+                         with octet counting ("LEN SP MSG") if it starts with
+                         digits and a space, else up to LF (RFC 6587 3.4)
+
+Output:
+  -o, --output FILE|-    append records to FILE (created if missing); '-' is
+                         stdout (default)
+  --format plain|json    plain (default): SOURCE<TAB>LINE
+                         json: {"seq":N,"time":"...","source":"...","line":"..."}
+                         Bytes that are not valid UTF-8 become U+FFFD in both.
+  --sync                 fdatasync the output file before acknowledging
+
+Reading:
+  --chunk-size N         bytes per read (default 1024)
+  --max-line N           longest line written as one record (default 65536)
+  --backoff-min MS       first reconnect delay (default 100)
+  --backoff-max MS       longest reconnect delay (default 10000); the delay
+                         doubles per failed attempt, with jitter
+
+Progress (stderr):
+  --stats-interval S     when stderr is not a terminal, print a stats line every
+                         S seconds (default 10; 0 = never)
+  --status, --no-status  force the live status line on or off (default: on
+                         when stderr is a terminal)
+
+  --list-backends        print the I/O backends usable here (COIO_BACKEND picks one)
+  -h, --help             this text
+  --version              version
+
+Delivery: a line is acknowledged only after it has been written to the output
+(write(2) completed; with --sync, also fdatasync'ed), so an acknowledged line
+is never lost; a line written but not acknowledged when a connection breaks is
+sent again by the source, so it may appear twice (at-least-once). A source that
+refuses, resets or closes is reconnected with backoff; the others go on. On
+SIGINT or SIGTERM the collector stops reading, writes and acknowledges what it
+has, closes the connections, prints a summary and exits 0.
+
+Over-long lines: a line longer than --max-line bytes is written as pieces of
+--max-line bytes (never cutting a UTF-8 character), in order, so memory stays
+bounded and nothing is dropped. plain: every piece but the last has "SOURCE+"
+in the first column; json: "part":K,"more":true|false. The line is
+acknowledged ONCE, after its last piece is written. If the connection breaks
+in the middle of such a line, an "aborted" record follows its pieces (plain:
+"SOURCE!", json: "aborted":true) and the source sends the whole line again.
+An unfinished line at a disconnect is never written as complete.
+
+Exit status: 0 stopped by a signal, 1 runtime failure (output, listen
+address, backend), 2 usage error.
+)";
+
+void usage_error(const std::string& msg) {
+    std::fprintf(stderr, "coio-logcollect: %s\n(try coio-logcollect --help)\n", msg.c_str());
+}
+
+bool parse_u64(std::string_view s, std::uint64_t& v) {
+    if (s.empty()) {
+        return false;
+    }
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    return ec == std::errc() && p == s.data() + s.size();
+}
+
+bool parse_seconds(std::string_view s, std::chrono::milliseconds& out) {
+    try {
+        std::size_t used = 0;
+        const double v = std::stod(std::string(s), &used);
+        if (used != s.size() || !(v >= 0) || v > 86400.0 * 365) {
+            return false;
+        }
+        out = std::chrono::milliseconds(static_cast<std::int64_t>(v * 1000.0 + 0.5));
+        return true;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+std::string_view trim(std::string_view s) {
+    const auto b = s.find_first_not_of(" \t\r");
+    if (b == std::string_view::npos) {
+        return {};
+    }
+    const auto e = s.find_last_not_of(" \t\r");
+    return s.substr(b, e - b + 1);
+}
+
+std::optional<coio::address> parse_address(std::string_view text) {
+    try {
+        return coio::address::parse(text);
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+bool add_source(options& o, std::string_view text, const std::string& where) {
+    std::optional<coio::address> a = parse_address(text);
+    if (!a) {
+        usage_error(where + "bad source '" + std::string(text) +
+                    "': expected HOST:PORT with a numeric host (names are not resolved yet)");
+        return false;
+    }
+    if (a->port() == 0) {
+        usage_error(where + "bad source '" + std::string(text) + "': port 0");
+        return false;
+    }
+    if (std::find(o.sources.begin(), o.sources.end(), *a) != o.sources.end()) {
+        usage_error(where + "source " + a->to_string() + " given twice");
+        return false;
+    }
+    o.sources.push_back(*a);
+    return true;
+}
+
+parse_result read_sources_file(options& o, const std::string& path) {
+    std::ifstream in(path);
+    if (!in) {
+        std::fprintf(stderr, "coio-logcollect: cannot read --sources %s: %s\n", path.c_str(),
+                     std::strerror(errno));
+        return parse_result::failure;
+    }
+    std::string line;
+    std::size_t n = 0;
+    while (std::getline(in, line)) {
+        ++n;
+        std::string_view v = line;
+        v = trim(v.substr(0, v.find('#')));
+        if (!v.empty() && !add_source(o, v, path + ":" + std::to_string(n) + ": ")) {
+            return parse_result::usage_error;
+        }
+    }
+    return parse_result::run;
+}
+
+} // namespace
+
+void print_help(std::FILE* out) {
+    std::fputs(help_text, out);
+}
+
+parse_result parse_options(int argc, char** argv, options& o) {
+    std::vector<std::string_view> args(argv + 1, argv + argc);
+    bool only_sources = false;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string_view a = args[i];
+        if (only_sources || a.empty() || a[0] != '-' || a == "-") {
+            if (!add_source(o, a, "")) {
+                return parse_result::usage_error;
+            }
+            continue;
+        }
+        if (a == "--") {
+            only_sources = true;
+            continue;
+        }
+        if (a == "-h" || a == "--help") {
+            print_help(stdout);
+            return parse_result::exit_ok;
+        }
+        if (a == "--version") {
+            std::printf("coio-logcollect %s\n", LOGCOLLECT_VERSION);
+            return parse_result::exit_ok;
+        }
+        if (a == "--list-backends") {
+            for (const std::string& b : coio::available_backends()) {
+                std::printf("%s\n", b.c_str());
+            }
+            return parse_result::exit_ok;
+        }
+        if (a == "--sync") {
+            o.sync = true;
+            continue;
+        }
+        if (a == "--status" || a == "--no-status") {
+            o.status = a == "--status" ? 1 : 0;
+            continue;
+        }
+        // Options with a value: "--opt VALUE" or "--opt=VALUE".
+        std::string_view name = a;
+        std::string_view value;
+        bool has_value = false;
+        if (auto eq = a.find('='); eq != std::string_view::npos && a.starts_with("--")) {
+            name = a.substr(0, eq);
+            value = a.substr(eq + 1);
+            has_value = true;
+        }
+        static constexpr std::array<std::string_view, 10> with_value = {
+            "-o",         "--output",      "--format",      "--chunk-size",
+            "--max-line", "--backoff-min", "--backoff-max", "--stats-interval",
+            "--listen",   "--sources"};
+        if (std::find(with_value.begin(), with_value.end(), name) == with_value.end()) {
+            usage_error("unknown option " + std::string(a));
+            return parse_result::usage_error;
+        }
+        if (!has_value) {
+            if (i + 1 >= args.size()) {
+                usage_error("option " + std::string(name) + " needs a value");
+                return parse_result::usage_error;
+            }
+            value = args[++i];
+        }
+        const std::string bad =
+            "bad value for " + std::string(name) + ": '" + std::string(value) + "'";
+        std::uint64_t n = 0;
+        if (name == "-o" || name == "--output") {
+            if (value.empty()) {
+                usage_error(bad);
+                return parse_result::usage_error;
+            }
+            o.output = value;
+        } else if (name == "--format") {
+            if (value == "plain") {
+                o.format = output_format::plain;
+            } else if (value == "json") {
+                o.format = output_format::json;
+            } else {
+                usage_error(bad + " (plain or json)");
+                return parse_result::usage_error;
+            }
+        } else if (name == "--chunk-size") {
+            if (!parse_u64(value, n) || n == 0 || n > (16U << 20U)) {
+                usage_error(bad + " (1 .. 16777216 bytes)");
+                return parse_result::usage_error;
+            }
+            o.chunk_size = n;
+        } else if (name == "--max-line") {
+            if (!parse_u64(value, n) || n == 0 || n > (1U << 30U)) {
+                usage_error(bad + " (1 .. 1073741824 bytes)");
+                return parse_result::usage_error;
+            }
+            o.max_line = n;
+        } else if (name == "--backoff-min" || name == "--backoff-max") {
+            if (!parse_u64(value, n) || n == 0 || n > 3600U * 1000U) {
+                usage_error(bad + " (1 .. 3600000 ms)");
+                return parse_result::usage_error;
+            }
+            (name == "--backoff-min" ? o.backoff_min : o.backoff_max) =
+                std::chrono::milliseconds(n);
+        } else if (name == "--stats-interval") {
+            if (!parse_seconds(value, o.stats_interval)) {
+                usage_error(bad + " (seconds, 0 = off)");
+                return parse_result::usage_error;
+            }
+        } else if (name == "--listen") {
+            std::optional<coio::address> l;
+            if (value.find(':') == std::string_view::npos) {
+                if (parse_u64(value, n) && n <= 65535) {
+                    l = coio::address::parse("127.0.0.1", static_cast<std::uint16_t>(n));
+                }
+            } else {
+                l = parse_address(value);
+            }
+            if (!l) {
+                usage_error(bad + " (PORT, or HOST:PORT with a numeric host)");
+                return parse_result::usage_error;
+            }
+            o.listen = l;
+        } else if (name == "--sources") {
+            if (parse_result r = read_sources_file(o, std::string(value)); r != parse_result::run) {
+                return r;
+            }
+        }
+    }
+    if (o.backoff_min > o.backoff_max) {
+        usage_error("--backoff-min is above --backoff-max");
+        return parse_result::usage_error;
+    }
+    if (o.sources.empty() && !o.listen) {
+        usage_error("no sources: give HOST:PORT arguments, --sources FILE or --listen PORT");
+        return parse_result::usage_error;
+    }
+    return parse_result::run;
+}
+
+} // namespace logcollect

@@ -1,0 +1,49 @@
+// log_collector/options.hpp - the command line of coio-logcollect.
+#pragma once
+
+#include "record_format.hpp"
+
+#include <coio/net/address.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace logcollect {
+
+struct options {
+    std::vector<coio::address> sources; // pull sources, in the order given, no duplicates
+    std::string output = "-";
+    output_format format = output_format::plain;
+    std::size_t chunk_size = 1024;
+    std::size_t max_line = 65536;
+    std::chrono::milliseconds backoff_min{100};
+    std::chrono::milliseconds backoff_max{10000};
+    std::chrono::milliseconds stats_interval{10000}; // 0: no stats lines
+    std::optional<coio::address> listen;             // push mode
+    bool sync = false;
+    int status = -1; // --status / --no-status; -1: when stderr is a terminal
+};
+
+enum class parse_result {
+    run,         // go on with the options
+    exit_ok,     // --help, --version, --list-backends done
+    usage_error, // message printed; exit 2
+    failure,     // --sources FILE unreadable (message has the errno text); exit 1
+};
+
+// Exit codes.
+constexpr int exit_ok = 0;
+constexpr int exit_failure = 1; // a runtime failure: output, listen, backend
+constexpr int exit_usage = 2;
+
+// Parse argv into `o`. Prints help/version/backends to stdout and errors
+// (with a hint to --help) to stderr.
+parse_result parse_options(int argc, char** argv, options& o);
+
+void print_help(std::FILE* out);
+
+} // namespace logcollect

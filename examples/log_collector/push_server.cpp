@@ -1,0 +1,109 @@
+// log_collector/push_server.cpp - syslog over TCP into the same output
+// (push_server.hpp).
+#include "push_server.hpp"
+
+#include "syslog_framing.hpp"
+
+#include <coio/cancel.hpp>
+#include <coio/net/socket.hpp>
+#include <coio/sleep.hpp>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace logcollect {
+
+namespace {
+
+coio::task<> push_connection(collector* c, coio::socket s) {
+    std::string name = "push ?";
+    try {
+        name = "push " + s.peer_address().to_string();
+    } catch (const std::exception&) {
+        // already gone; the reads below end at once
+    }
+    source_stats& st = c->push;
+    ++st.reconnects; // counts connections for push
+    // Registered while this frame lives, so shutdown can close the socket -
+    // also if the frame ends by an exception (loop teardown).
+    struct registration {
+        collector* c;
+        coio::socket* s;
+        registration(collector* cc, coio::socket* ss) : c(cc), s(ss) {
+            c->push_sockets.insert(s);
+            ++c->push_connections;
+        }
+        registration(const registration&) = delete;
+        registration& operator=(const registration&) = delete;
+        ~registration() {
+            c->push_sockets.erase(s);
+            --c->push_connections;
+        }
+    };
+    registration reg(c, &s);
+    syslog_deframer frames(c->opts.max_line);
+    auto emit = [c, &st, &name](std::string_view text, record_kind kind, std::uint32_t part,
+                                std::string_view framing) {
+        c->emit(name, text, kind, part, framing);
+        if (kind == record_kind::whole || kind == record_kind::last) {
+            ++st.lines;
+        }
+        if (kind != record_kind::whole) {
+            ++st.pieces;
+        }
+    };
+    std::vector<char> buf(c->opts.chunk_size);
+    while (!c->stopping) {
+        coio::io_result r = co_await s.read_some(std::span<char>(buf));
+        if (!r) {
+            if (r.status != coio::io_status::eof && r.status != coio::io_status::cancelled) {
+                ++st.errors;
+                c->con.message(name + ": " + r.message());
+            }
+            break;
+        }
+        st.bytes += r.bytes;
+        const std::uint64_t before = c->fmt.records();
+        frames.feed(std::string_view(buf.data(), r.bytes), emit);
+        if (c->fmt.records() != before || c->sink.wants_flush()) {
+            // Group commit, as the pull sources do (no ACK to wait for, but
+            // records should not sit in memory either).
+            const std::uint64_t mark = c->sink.end_mark();
+            co_await coio::yield_now();
+            if (!c->flush_through(mark)) {
+                break;
+            }
+        }
+    }
+    if (frames.end_of_stream(emit)) {
+        ++st.errors;
+        c->con.message(name + ": connection ended inside an octet-counted frame; wrote the part "
+                              "that arrived");
+    }
+    c->flush_through(c->sink.end_mark()); // the last message, if it had no trailer
+}
+
+struct push_handler {
+    collector* c;
+    coio::task<> operator()(coio::socket s) const { return push_connection(c, std::move(s)); }
+};
+
+} // namespace
+
+coio::task<coio::server> start_push_server(collector* c) {
+    c->push.name = "push " + c->opts.listen->to_string();
+    push_handler handler{c};
+    coio::server_options opts;
+    coio::server srv =
+        co_await coio::start_server(handler, c->opts.listen->host(), c->opts.listen->port(), opts);
+    co_return srv;
+}
+
+void close_push_connections(collector* c) noexcept {
+    for (coio::socket* s : c->push_sockets) {
+        s->close(); // the pending read completes as cancelled
+    }
+}
+
+} // namespace logcollect

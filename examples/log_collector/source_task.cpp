@@ -1,0 +1,231 @@
+// log_collector/source_task.cpp - the pull loop: connect, read, write, ACK,
+// reconnect (source_task.hpp).
+//
+// The seeds' stream_logs, with the delivery guarantee made explicit:
+//
+//   reader, writer = await asyncio.open_connection(host, port)
+//   while chunk := await reader.read(1024):
+//       for each complete line: write it out          (the output buffer)
+//       flush the output                              (write(2) completed)
+//       writer.write(b"ACK\n" * lines); await writer.drain()
+//
+// A line is acknowledged only after its bytes were handed to write(2), so the
+// source may forget it: at-least-once. What is read but not yet a complete
+// line is never acknowledged; when the connection goes away it is dropped and
+// the source sends it again on the next connection.
+#include "source_task.hpp"
+
+#include "backoff.hpp"
+#include "line_assembler.hpp"
+
+#include <coio/cancel.hpp>
+#include <coio/net/connection.hpp>
+#include <coio/net/error.hpp>
+#include <coio/sleep.hpp>
+#include <coio/timeout.hpp>
+
+#include <functional>
+#include <string>
+#include <utility>
+
+namespace logcollect {
+
+namespace {
+
+constexpr auto close_timeout = std::chrono::seconds(2);
+
+const std::string& ack_text(std::uint64_t n) {
+    static std::string acks;
+    acks.clear();
+    for (std::uint64_t i = 0; i < n; ++i) {
+        acks += "ACK\n";
+    }
+    return acks;
+}
+
+// How one connection ended.
+struct session_end {
+    bool stopped = false;  // cancelled: the collector is shutting down
+    bool got_data = false; // at least one byte arrived
+    std::string why;       // EOF / error text, for the message
+    std::string cut;       // what happened to an unfinished line, if any
+};
+
+// Read and discard until the source closes its side (it saw our FIN).
+coio::task<> discard_until_eof(coio::stream_reader r) {
+    for (;;) {
+        std::string ignored = co_await r.read(64 * 1024);
+        if (ignored.empty()) {
+            co_return;
+        }
+    }
+}
+
+// Close the connection. After a stop, do it gracefully: send FIN after the
+// last ACKs and wait (bounded) for the source to close too, discarding what
+// it still sends (unacknowledged, so it sends it again later). Closing with
+// unread data would make the kernel answer with RST, and a source that gets
+// RST may lose the last ACKs we sent before reading them.
+coio::task<> close_streams(coio::stream_pair conn, bool graceful) {
+    try {
+        if (graceful) {
+            conn.writer.write_eof();
+            co_await coio::wait_for(discard_until_eof(std::move(conn.reader)), close_timeout);
+        }
+        conn.writer.close();
+        co_await coio::wait_for(conn.writer.wait_closed(), close_timeout);
+    } catch (const coio::timeout_error&) {
+        // The source does not close or read its ACKs; it will resend those lines.
+    } catch (const coio::cancelled_error&) {
+        // A second stop request: do not wait.
+    } catch (const coio::net_error&) {
+        // Reset while closing: nothing more to do.
+    }
+    conn.writer.close();
+}
+
+// One connection: read chunks until EOF, error or cancel.
+coio::task<session_end> session(collector* c, source_stats* st, coio::stream_pair conn) {
+    session_end end;
+    line_assembler lines(c->opts.max_line);
+    std::uint64_t unacked = 0; // complete lines appended to the output, not yet ACKed
+    auto emit = [c, st, &unacked](std::string_view text, record_kind kind, std::uint32_t part) {
+        c->emit(st->name, text, kind, part);
+        if (kind == record_kind::whole || kind == record_kind::last) {
+            ++unacked;
+            ++st->lines;
+        }
+        if (kind != record_kind::whole) {
+            ++st->pieces;
+        }
+    };
+    const auto chunk_size = static_cast<std::ptrdiff_t>(c->opts.chunk_size);
+    for (;;) {
+        std::string chunk;
+        try {
+            chunk = co_await conn.reader.read(chunk_size);
+        } catch (const coio::cancelled_error&) {
+            end.stopped = true;
+        } catch (const coio::net_error& e) {
+            end.why = e.what();
+            ++st->errors;
+        }
+        if (end.stopped || !end.why.empty()) {
+            break;
+        }
+        if (chunk.empty()) {
+            end.why = "closed by the source";
+            break;
+        }
+        end.got_data = true;
+        st->bytes += chunk.size();
+        lines.feed(chunk, emit);
+        if (unacked == 0) {
+            // Only pieces of a long line (or nothing) so far: nothing to ACK.
+            if (c->sink.wants_flush() && !c->flush_through(c->sink.end_mark())) {
+                end.stopped = true;
+                break;
+            }
+            continue;
+        }
+        // Group commit: let the other sources of this iteration append, then
+        // one write(2) for all (output_sink.hpp).
+        const std::uint64_t mark = c->sink.end_mark();
+        try {
+            co_await coio::yield_now();
+        } catch (const coio::cancelled_error&) {
+            end.stopped = true; // still write and ACK what we have, below
+        }
+        if (!c->flush_through(mark)) {
+            end.stopped = true; // output failed: acknowledge nothing more
+            break;
+        }
+        conn.writer.write(ack_text(unacked));
+        st->acks += unacked;
+        unacked = 0;
+        if (end.stopped) {
+            break;
+        }
+        try {
+            co_await conn.writer.drain();
+        } catch (const coio::cancelled_error&) {
+            end.stopped = true; // the ACKs are queued; close() sends them
+        } catch (const coio::net_error& e) {
+            end.why = e.what();
+            ++st->errors;
+        }
+        if (end.stopped || !end.why.empty()) {
+            break;
+        }
+    }
+    // Complete lines not acknowledged yet (a cancel in the yield above is
+    // handled there): none can be left here but keep the rule in one place.
+    if (unacked > 0 && c->flush_through(c->sink.end_mark())) {
+        conn.writer.write(ack_text(unacked));
+        st->acks += unacked;
+    }
+    const std::uint32_t pieces_out = lines.pieces();
+    const std::size_t dropped = lines.end_of_stream(emit);
+    if (dropped > 0 || pieces_out > 0) {
+        ++st->cut_lines;
+        end.cut = "; dropped an unfinished line (" + std::to_string(dropped) + " bytes" +
+                  (pieces_out > 0 ? ", after " + std::to_string(pieces_out) + " pieces" : "") +
+                  "; not acknowledged, so the source sends it again)";
+    }
+    co_await close_streams(std::move(conn), end.stopped);
+    co_return end;
+}
+
+} // namespace
+
+coio::task<> pull_source(collector* c, source_stats* st, coio::address at) {
+    backoff delays(c->opts.backoff_min, c->opts.backoff_max,
+                   std::hash<std::string>{}(st->name) ^ static_cast<std::uint64_t>(at.port()));
+    coio::stream_options stream_opts; // named: no aggregate temporary next to co_await (g++ 12)
+    bool first = true;
+    for (;;) {
+        coio::stream_pair conn;
+        std::string error;
+        try {
+            conn = co_await coio::open_connection(at, stream_opts);
+        } catch (const coio::net_error& e) {
+            error = e.what(); // "connect to 127.0.0.1:9000: Connection refused"
+        }
+        if (!error.empty()) {
+            ++st->errors;
+            const auto delay = delays.next();
+            if (!st->failing) {
+                st->failing = true;
+                c->con.message("source " + st->name + ": " + error + "; retrying (backoff " +
+                               std::to_string(c->opts.backoff_min.count()) + ".." +
+                               std::to_string(c->opts.backoff_max.count()) + " ms)");
+            }
+            co_await coio::sleep(delay);
+            continue;
+        }
+        if (!first) {
+            ++st->reconnects;
+        }
+        if (st->failing) {
+            c->con.message("source " + st->name + ": connected");
+        }
+        first = false;
+        st->failing = false;
+        st->connected = true;
+        ++c->connected;
+        session_end end = co_await session(c, st, std::move(conn));
+        st->connected = false;
+        --c->connected;
+        if (end.stopped) {
+            co_return;
+        }
+        if (end.got_data) {
+            delays.reset();
+        }
+        st->failing = true; // report the recovery
+        c->con.message("source " + st->name + ": " + end.why + end.cut + "; reconnecting");
+        co_await coio::sleep(delays.next());
+    }
+}
+
+} // namespace logcollect

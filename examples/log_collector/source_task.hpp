@@ -1,0 +1,19 @@
+// log_collector/source_task.hpp - one task per pull source.
+#pragma once
+
+#include "collector.hpp"
+
+#include <coio/net/address.hpp>
+#include <coio/task.hpp>
+
+namespace logcollect {
+
+// Connect to `at`, read it in chunks of opts.chunk_size, write its lines out
+// and acknowledge each with "ACK\n" once written; on EOF, reset or refusal,
+// reconnect after a backoff - forever, until cancelled. Cancelling it is the
+// clean stop: what was received and is complete is written and acknowledged,
+// then the connection is closed (waiting at most 2 s for the ACKs to go out).
+// `st` is this source's entry in c->sources.
+coio::task<> pull_source(collector* c, source_stats* st, coio::address at);
+
+} // namespace logcollect
