@@ -93,6 +93,12 @@ void socket::close() noexcept {
 task<io_result> socket::write_all(std::span<const std::byte> buf) {
     std::size_t done = 0;
     while (done < buf.size()) {
+        if (done > 0 && m_fd < 0) {
+            // close() ran after one send completed and before this loop went
+            // on: report it as close() reports a send in flight (socket.hpp),
+            // not as the EBADF the next send on fd -1 would give.
+            co_return detail::make_io_result(-ECANCELED, done);
+        }
         io_result r = co_await write_some(buf.subspan(done));
         done += r.bytes;
         if (!r) {
