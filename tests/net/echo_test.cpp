@@ -4,6 +4,10 @@
 // Bulk transfers and many clients are in bulk_test.cpp.
 #include "net/net_support.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <array>
 #include <exception>
 #include <memory>
@@ -88,12 +92,19 @@ TEST_CASE("an echo round trip works over IPv6 loopback", "[net]") {
 struct fd_flags {
     bool nonblocking = false;
     bool cloexec = false;
+    bool nodelay = false;
     bool seen = false;
 };
 
+bool has_nodelay(const coio::socket& s) {
+    int on = 0;
+    socklen_t len = sizeof on;
+    return ::getsockopt(s.native_handle(), IPPROTO_TCP, TCP_NODELAY, &on, &len) == 0 && on != 0;
+}
+
 fd_flags flags_of(const coio::socket& s) {
     return {coio::test::is_nonblocking(s.native_handle()),
-            coio::test::is_cloexec(s.native_handle()), true};
+            coio::test::is_cloexec(s.native_handle()), has_nodelay(s), true};
 }
 
 // Records the accepted socket's flags, then echoes.
@@ -112,6 +123,7 @@ coio::task<> socket_flags(fd_flags* accepted_by_server) {
     fd_flags connected = flags_of(c);
     CHECK(connected.nonblocking);
     CHECK(connected.cloexec);
+    CHECK(connected.nodelay);
 
     coio::socket fresh = coio::socket::open_tcp(coio::address::family::ipv4);
     CHECK(coio::test::is_nonblocking(fresh.native_handle()));
@@ -124,12 +136,14 @@ coio::task<> socket_flags(fd_flags* accepted_by_server) {
     CHECK(coio::test::is_cloexec(p.client.native_handle()));
 }
 
-TEST_CASE("accepted and connected sockets are non-blocking and close-on-exec", "[net]") {
+TEST_CASE("accepted and connected sockets are non-blocking, close-on-exec and TCP_NODELAY",
+          "[net]") {
     fd_flags accepted;
     run_clean(socket_flags(&accepted));
     REQUIRE(accepted.seen);
     CHECK(accepted.nonblocking);
     CHECK(accepted.cloexec);
+    CHECK(accepted.nodelay); // server_options::nodelay defaults to true
 }
 
 // --- address -------------------------------------------------------------------------
@@ -241,6 +255,41 @@ coio::task<> serve_forever_until_closed() {
 
 TEST_CASE("serve_forever returns after another task closes the server", "[net]") {
     run_clean(serve_forever_until_closed());
+}
+
+// Holds a connection open, blocked in a read the server never answers.
+coio::task<> hold_open(std::uint16_t port) {
+    coio::socket c = co_await coio::connect("127.0.0.1", port);
+    std::array<char, 8> buf{};
+    (void)co_await c.read_some(std::span(buf));
+}
+
+// Reads until the client goes away; never writes.
+coio::task<> silent_handler(coio::socket s) {
+    std::array<char, 8> buf{};
+    while ((co_await s.read_some(std::span(buf))).ok()) {
+    }
+}
+
+coio::task<> leave_connections_open(coio::server_stats* seen) {
+    coio::server srv = co_await coio::start_server(silent_handler, "127.0.0.1", 0);
+    for (int i = 0; i < 3; ++i) {
+        coio::create_task(hold_open(srv.port()));
+    }
+    for (int i = 0; i < 100 && srv.stats().active < 3; ++i) {
+        co_await coio::yield_now();
+    }
+    *seen = srv.stats();
+    // Return with the server, its handlers and the clients all still running.
+}
+
+TEST_CASE("returning from main with a server and blocked connections cancels them and closes "
+          "every fd",
+          "[net]") {
+    coio::server_stats seen;
+    run_clean(leave_connections_open(&seen)); // no task, registration or fd left
+    CHECK(seen.accepted == 3);
+    CHECK(seen.active == 3);
 }
 
 // Echoes, then logs that it ended.
