@@ -32,8 +32,7 @@ struct payload_server {
 };
 
 coio::task<coio::stream_pair> connect_streams(std::uint16_t port, coio::stream_options o) {
-    coio::socket s = co_await coio::open_connection("127.0.0.1", port);
-    co_return coio::make_streams(std::move(s), o);
+    co_return co_await coio::open_connection("127.0.0.1", port, o);
 }
 
 // Runs the readline sequence of asyncio_readline.py and records the outcomes
