@@ -43,6 +43,32 @@ TEST_CASE("an echo server returns every byte a client sends", "[net]") {
     run_clean(echo_round_trip());
 }
 
+coio::task<> stream_round_trip() {
+    coio::server srv = co_await coio::start_server(coio::test::echo_handler, "127.0.0.1", 0);
+    auto [reader, writer] = co_await coio::open_connection("127.0.0.1", srv.port());
+    CHECK(writer.peer_address() == srv.local_address());
+    writer.write("hello over streams\n");
+    writer.write("and a second line\n");
+    co_await writer.drain();
+    std::string first = co_await reader.readline();
+    std::string second = co_await reader.readline();
+    CHECK(first == "hello over streams\n");
+    CHECK(second == "and a second line\n");
+    writer.write_eof(); // the echo handler sees EOF and closes its side
+    std::string rest = co_await reader.read();
+    CHECK(rest.empty());
+    CHECK(reader.at_eof());
+    writer.close();
+    co_await writer.wait_closed();
+    srv.close();
+    co_await srv.wait_closed();
+    CHECK(srv.stats().accepted == 1);
+}
+
+TEST_CASE("an echo server answers a client that uses open_connection's streams", "[net]") {
+    run_clean(stream_round_trip());
+}
+
 coio::task<> port_zero() {
     coio::server srv = co_await coio::start_server(coio::test::echo_handler, "127.0.0.1", 0);
     CHECK(srv.port() != 0);
