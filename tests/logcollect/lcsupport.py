@@ -1,0 +1,255 @@
+"""Shared helpers for the coio-logcollect tests (tests/logcollect/test_*.py).
+
+Every test is a Python asyncio program run by meson once per backend (the
+COIO_BACKEND environment variable is passed on to the programs it starts). It
+  - exits 77 (meson: SKIP) when that backend cannot run here,
+  - starts processes with their output in files of a temporary directory and
+    ends them only by their own PIDs,
+  - binds to 127.0.0.1 port 0 and reads the port back,
+  - bounds every wait with a timeout, and the whole test with another.
+"""
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+SKIP = 77
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "examples" / "log_collector"))
+from check_output import payload  # noqa: E402  (log_source's payload generator)
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def args():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--collector", required=True)
+    ap.add_argument("--log-source", required=True)
+    return ap.parse_args()
+
+
+def skip_unless_backend(collector):
+    want = os.environ.get("COIO_BACKEND", "")
+    if want and want != "auto":
+        out = subprocess.run([collector, "--list-backends"], capture_output=True, text=True,
+                             timeout=30).stdout.split()
+        name = "io_uring" if want == "uring" else want
+        if name not in out:
+            print(f"SKIP: backend {want} is not available here")
+            sys.exit(SKIP)
+
+
+class Proc:
+    """A child process; stdout and stderr go to files. Ended by its PID only."""
+
+    def __init__(self, argv, workdir, name, env=None):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.out_path = workdir / f"{name}.out"
+        self.err_path = workdir / f"{name}.err"
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.p = subprocess.Popen(self.argv, stdout=out, stderr=err,
+                                      stdin=subprocess.DEVNULL, env=env)
+        self.pid = self.p.pid
+
+    def out(self):
+        return self.out_path.read_text(errors="replace")
+
+    def err(self):
+        return self.err_path.read_text(errors="replace")
+
+    def running(self):
+        return self.p.poll() is None
+
+    def send(self, sig):
+        if self.running():
+            os.kill(self.pid, sig)
+
+    async def wait_text(self, pattern, timeout, stream="out", count=1):
+        """Wait until `pattern` (a regex) matches `count` times in stdout/stderr."""
+        rx = re.compile(pattern, re.M)
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.out() if stream == "out" else self.err()
+            found = rx.findall(text)
+            if len(found) >= count:
+                return found
+            if not self.running() and len(rx.findall(self.out() if stream == "out" else self.err())) < count:
+                raise Failure(f"{self.name} exited ({self.p.returncode}) before printing "
+                              f"{pattern!r}; stderr:\n{self.err()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise Failure(f"{self.name}: no {pattern!r} within {timeout} s; stderr:\n"
+                              f"{self.err()[-3000:]}")
+            await asyncio.sleep(0.02)
+
+    async def wait_exit(self, timeout):
+        deadline = time.monotonic() + timeout
+        while self.running():
+            if time.monotonic() > deadline:
+                raise Failure(f"{self.name} (pid {self.pid}) did not exit within {timeout} s")
+            await asyncio.sleep(0.02)
+        return self.p.returncode
+
+    async def stop(self, sig=signal.SIGTERM, timeout=15):
+        self.send(sig)
+        return await self.wait_exit(timeout)
+
+
+class Test:
+    def __init__(self, name):
+        self.name = name
+        self.a = args()
+        skip_unless_backend(self.a.collector)
+        self.dir = Path(tempfile.mkdtemp(prefix=f"coio-lc-{name}-"))
+        self.procs = []
+
+    def spawn(self, argv, name, env=None):
+        p = Proc(argv, self.dir, name, env)
+        self.procs.append(p)
+        return p
+
+    async def log_source(self, *extra, name="log_source", ports=1):
+        p = self.spawn([self.a.log_source, "--port", "0", *extra], name)
+        found = await p.wait_text(r"^listening on 127\.0\.0\.1:(\d+)$", 15, count=ports)
+        return p, [int(x) for x in found]
+
+    def collector(self, *extra, name="collector", env=None):
+        return self.spawn([self.a.collector, *extra], name, env)
+
+    def cleanup(self, ok):
+        for p in self.procs:
+            if p.running():
+                os.kill(p.pid, signal.SIGKILL)
+                p.p.wait()
+        if ok:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            print(f"(files kept in {self.dir})")
+
+    def run(self, body, timeout):
+        """Run `await body(self)` with an overall timeout; exit 0 / 1."""
+        ok = False
+        try:
+            asyncio.run(asyncio.wait_for(body(self), timeout))
+            ok = True
+        except Failure as e:
+            print(f"FAIL: {e}")
+        except asyncio.TimeoutError:
+            print(f"FAIL: test did not finish within {timeout} s")
+        except Exception:  # a bug in the test or an unexpected error
+            traceback.print_exc()
+        finally:
+            self.cleanup(ok)
+        if ok:
+            print(f"PASS: {self.name}")
+        sys.exit(0 if ok else 1)
+
+
+def records(path):
+    """The collector's output as (source, flag, text) tuples, read as bytes so
+    that CR and other controls survive; flag is '', '+' (piece, more follows)
+    or '!' (aborted). Detects JSON records by their leading '{'."""
+    out = []
+    data = Path(path).read_bytes()
+    check(data == b"" or data.endswith(b"\n"), "output does not end with a newline")
+    for raw in data.split(b"\n")[:-1]:
+        text = raw.decode("utf-8")  # strict: every record must be valid UTF-8
+        if text.startswith("{"):
+            r = json.loads(text)  # strict JSON: raw control characters are refused
+            flag = "!" if r.get("aborted") else ("+" if r.get("more") else "")
+            out.append((r["source"], flag, r["line"]))
+        else:
+            src, tab, line = text.partition("\t")
+            check(tab == "\t", f"plain record without a TAB: {text[:80]!r}")
+            flag = src[-1] if src[-1:] in ("+", "!") else ""
+            out.append((src[:-1] if flag else src, flag, line))
+    return out
+
+
+def joined_lines(recs, source):
+    """Reassemble lines of `source`: pieces are joined; an aborted record drops
+    the pieces before it. Returns (complete lines, number of aborted records)."""
+    lines, cur, aborted = [], [], 0
+    for src, flag, text in recs:
+        if src != source:
+            continue
+        if flag == "+":
+            cur.append(text)
+        elif flag == "!":
+            cur, aborted = [], aborted + 1
+        else:
+            lines.append("".join(cur) + text)
+            cur = []
+    return lines, aborted
+
+
+def summary_json(text):
+    """The last JSON summary line log_source printed."""
+    last = None
+    for line in text.splitlines():
+        if line.startswith("{") and '"sent"' in line:
+            last = json.loads(line)
+    check(last is not None, "log_source printed no summary")
+    return last
+
+
+def collector_summary(err_text):
+    """Rows of the collector's exit table: {source: {lines, bytes, reconnects, errors, cut}}."""
+    rows, on = {}, False
+    for line in err_text.splitlines():
+        if line.startswith("source ") and "reconnects" in line:
+            on = True
+            continue
+        if on:
+            f = line.split()
+            if len(f) == 6 and f[1].isdigit():
+                rows[f[0]] = dict(zip(("lines", "bytes", "reconnects", "errors", "cut"),
+                                      map(int, f[1:])))
+    check(rows, "the collector printed no summary table:\n" + err_text[-2000:])
+    return rows
+
+
+def vm_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def free_port():
+    """A port nobody listens on right now (bound, then closed)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+async def wait_until(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise Failure(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def expected_line(name, seed, seq, nbytes):
+    return f"{name} {seq} {payload(seed, seq, nbytes)}"

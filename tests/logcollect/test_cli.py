@@ -1,0 +1,87 @@
+"""The command line: --help documents the guarantee and the over-long-line
+policy; usage errors exit 2; runtime failures exit 1 with a message naming
+the file or address and the errno text; a refused source is retried (not a
+failure); an output that cannot be written makes the collector exit 1 WITHOUT
+acknowledging the line it could not write."""
+import asyncio
+import signal
+import socket
+import subprocess
+
+from lcsupport import Test, check, collector_summary, free_port
+from pyserver import LogServer
+
+
+def run(t, *argv, timeout=20):
+    p = subprocess.run([t.a.collector, *map(str, argv)], capture_output=True, text=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+async def body(t):
+    rc, out, err = run(t, "--help")
+    check(rc == 0 and "Over-long lines" in out and "acknowledged only after" in out
+          and "Exit status" in out, f"--help: {rc}\n{out}")
+    rc, out, _ = run(t, "--version")
+    check(rc == 0 and out.startswith("coio-logcollect "), f"--version: {rc} {out!r}")
+    rc, out, _ = run(t, "--list-backends")
+    check(rc == 0 and out.split(), "--list-backends prints nothing")
+
+    usage = [
+        ([], "no sources"),
+        (["localhost:514"], "numeric host"),
+        (["127.0.0.1"], "expected HOST:PORT"),
+        (["127.0.0.1:0"], "port 0"),
+        (["127.0.0.1:9", "127.0.0.1:9"], "given twice"),
+        (["--bogus", "127.0.0.1:9"], "unknown option --bogus"),
+        (["--format", "xml", "127.0.0.1:9"], "bad value for --format"),
+        (["--chunk-size", "0", "127.0.0.1:9"], "bad value for --chunk-size"),
+        (["--max-line", "-5", "127.0.0.1:9"], "bad value for --max-line"),
+        (["--backoff-min", "500", "--backoff-max", "100", "127.0.0.1:9"], "above --backoff-max"),
+        (["--stats-interval", "soon", "127.0.0.1:9"], "bad value for --stats-interval"),
+        (["--listen", "99999"], "bad value for --listen"),
+        (["-o"], "needs a value"),
+    ]
+    for argv, want in usage:
+        rc, _, err = run(t, *argv)
+        check(rc == 2 and want in err and "--help" in err, f"{argv}: exit {rc}, stderr {err!r}")
+    bad_file = t.dir / "bad-sources.txt"
+    bad_file.write_text("127.0.0.1:9\n# fine\nnot-an-address\n")
+    rc, _, err = run(t, "--sources", bad_file)
+    check(rc == 2 and f"{bad_file}:3:" in err, f"bad --sources line: {rc} {err!r}")
+
+    rc, _, err = run(t, "--sources", t.dir / "missing.txt")
+    check(rc == 1 and "missing.txt: No such file or directory" in err, f"missing: {rc} {err!r}")
+    rc, _, err = run(t, "-o", "/nonexistent-dir/out.txt", "127.0.0.1:9")
+    check(rc == 1 and "cannot open output /nonexistent-dir/out.txt: No such file or directory"
+          in err, f"bad output: {rc} {err!r}")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    rc, _, err = run(t, "--listen", busy.getsockname()[1])
+    busy.close()
+    check(rc == 1 and "Address already in use" in err, f"busy --listen: {rc} {err!r}")
+
+    # A refused source is retried with backoff, not a failure.
+    port = free_port()
+    c = t.collector("-o", t.dir / "refused.txt", "--backoff-min", 10, "--backoff-max", 40,
+                    f"127.0.0.1:{port}", name="collector-refused")
+    await c.wait_text(rf"source 127\.0\.0\.1:{port}: connect to 127\.0\.0\.1:{port}: "
+                      r"Connection refused; retrying", 10, stream="err")
+    await asyncio.sleep(0.5)
+    check(await c.stop(signal.SIGINT) == 0, f"refused: exit {c.p.returncode}")
+    row = collector_summary(c.err())[f"127.0.0.1:{port}"]
+    check(row["errors"] >= 5 and row["lines"] == 0, f"refused source row {row}")
+    check(c.err().count("Connection refused") == 1, "one message per failure streak")
+
+    # /dev/full: the write fails; the line must not be acknowledged.
+    srv = await LogServer([b"cannot be written"]).start()
+    c = t.collector("-o", "/dev/full", f"127.0.0.1:{srv.port}", name="collector-full")
+    rc = await c.wait_exit(15)
+    srv.close()
+    check(rc == 1, f"/dev/full: exit {rc}\n{c.err()}")
+    check("write to /dev/full: No space left on device" in c.err(), c.err())
+    check(srv.acks == 0, f"{srv.acks} ACKs for a line that was not written")
+
+
+Test("cli").run(body, 60)
