@@ -10,9 +10,11 @@ exit ({"sent":..,"acked":..,"resent":..}). Every line is regenerated from
 (SEED, SEQ) and compared byte for byte.
 
 Prints one row per source: lines sent, acknowledged, received (distinct),
-duplicates (received more than once: sent again after a reset), lost (sent and
-acknowledged but not in OUTPUT: must be 0), corrupt (a record that is not a
-line the source sent: must be 0). Exits 1 if anything is lost or corrupt.
+duplicates (received more than once: sent again after a reset), lost
+(acknowledged but not in OUTPUT: must be 0), pending (sent, not acknowledged
+and not in OUTPUT: the source still has them and sends them again), corrupt
+(a record that is not a line the source sent: must be 0). Exits 1 if anything
+is lost or corrupt.
 """
 import argparse
 import json
@@ -93,27 +95,26 @@ def main():
         seen[name][seq] += 1
 
     bad = False
-    hdr = f"{'source':<10} {'sent':>7} {'acked':>7} {'received':>9} {'duplicates':>10} {'lost':>5} {'corrupt':>7}"
+    hdr = (f"{'source':<10} {'sent':>7} {'acked':>7} {'received':>9} {'duplicates':>10} "
+           f"{'lost':>5} {'pending':>7} {'corrupt':>7}")
     print(hdr)
     print("-" * len(hdr))
     tot = Counter()
+    cols = ("sent", "acked", "received", "dups", "lost", "pending", "corrupt")
     for name, (seed, s) in want.items():
         sent, acked = s.get("sent", 0), s.get("acked", 0)
         got = seen[name]
-        received = len(got)
-        dups = sum(got.values()) - received
-        # Lost: acknowledged by the collector (so the source forgot it) and
-        # not in the output. Lines sent but never acknowledged are still the
-        # source's to resend; they count as lost only if also missing here.
-        lost = sum(1 for q in range(1, sent + 1) if q not in got)
-        row = dict(sent=sent, acked=acked, received=received, dups=dups, lost=lost,
+        row = dict(sent=sent, acked=acked, received=len(got),
+                   dups=sum(got.values()) - len(got),
+                   # acknowledged lines are 1..acked (in order): the source forgot them
+                   lost=sum(1 for q in range(1, acked + 1) if q not in got),
+                   pending=sum(1 for q in range(acked + 1, sent + 1) if q not in got),
                    corrupt=corrupt[name])
         tot.update(row)
-        bad |= lost > 0 or corrupt[name] > 0 or not s
-        print(f"{name:<10} {sent:>7} {acked:>7} {received:>9} {dups:>10} {lost:>5} {corrupt[name]:>7}"
+        bad |= row["lost"] > 0 or row["corrupt"] > 0 or not s
+        print(f"{name:<10} " + " ".join(f"{row[c]:>{w}}" for c, w in zip(cols, (7, 7, 9, 10, 5, 7, 7)))
               + ("" if s else "   (no summary from the source)"))
-    print(f"{'total':<10} {tot['sent']:>7} {tot['acked']:>7} {tot['received']:>9} {tot['dups']:>10} "
-          f"{tot['lost']:>5} {tot['corrupt']:>7}")
+    print(f"{'total':<10} " + " ".join(f"{tot[c]:>{w}}" for c, w in zip(cols, (7, 7, 9, 10, 5, 7, 7))))
     return 1 if bad else 0
 
 

@@ -29,6 +29,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,8 +40,19 @@ namespace {
 
 constexpr auto shutdown_timeout = std::chrono::seconds(5);
 
-coio::task<int> wait_signal(coio::signal_set signals) {
-    co_return co_await signals.wait();
+// `signals` lives in run_collector's frame, which awaits this task (or
+// cancels and awaits it) before it ends.
+coio::task<int> wait_signal(coio::signal_set* signals) {
+    co_return co_await signals->wait();
+}
+
+// A second signal while stopping: give up waiting for the sources. Nothing
+// unwritten was acknowledged, so the sources send it again.
+coio::task<> exit_on_second_signal(collector* c, coio::signal_set* signals) {
+    const int sig = co_await signals->wait();
+    c->con.message(std::string("second ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                   ": exiting now (what was not acknowledged will be sent again)");
+    std::_Exit(exit_failure);
 }
 
 // Redraw the status line, or print a stats line now and then.
@@ -111,7 +123,7 @@ coio::task<int> run_collector(collector* c) {
         tasks.push_back(coio::create_task(pull_source(c, st, c->opts.sources[i]), st->name));
     }
     coio::task_handle<> ticker = coio::create_task(run_ticker(c), "ticker");
-    c->waiter = coio::create_task(wait_signal(std::move(signals)), "signals");
+    c->waiter = coio::create_task(wait_signal(&signals), "signals");
 
     int sig = 0;
     try {
@@ -127,15 +139,18 @@ coio::task<int> run_collector(collector* c) {
     // Stop: no new push connections; end the reads; let every source write
     // and acknowledge what it has, then close.
     c->stopping = true;
+    coio::task_handle<> impatient =
+        coio::create_task(exit_on_second_signal(c, &signals), "second signal");
     if (push) {
         push->close();
         close_push_connections(c);
     }
     bool timed_out = false;
+    const auto give_up = std::chrono::steady_clock::now() + shutdown_timeout;
     try {
-        co_await coio::wait_for(stop_all(c, std::move(tasks)), shutdown_timeout);
+        co_await coio::timeout_at(give_up, stop_all(c, std::move(tasks)));
         if (push) {
-            co_await coio::wait_for(push->wait_closed(), shutdown_timeout);
+            co_await coio::timeout_at(give_up, push->wait_closed());
         }
     } catch (const coio::timeout_error&) {
         timed_out = true;
@@ -143,23 +158,25 @@ coio::task<int> run_collector(collector* c) {
     if (timed_out) {
         c->con.message("some connections did not close within 5 s; exiting anyway");
     }
-    ticker.cancel();
-    try {
-        co_await ticker;
-    } catch (const coio::cancelled_error&) {
+    for (coio::task_handle<>* t : {&ticker, &impatient}) {
+        t->cancel();
+        try {
+            co_await *t;
+        } catch (const coio::cancelled_error&) {
+        }
     }
     c->flush_through(c->sink.end_mark()); // push records, "aborted" records
     co_return c->failure.empty() ? exit_ok : exit_failure;
 }
 
-// A collector with 10,000 sources needs 10,000 fds: raise the soft limit.
-void raise_fd_limit(std::size_t want) {
+// A collector with 10,000 sources needs 10,000 fds (push connections more):
+// raise the soft limit to the hard one.
+void raise_fd_limit() {
     rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) {
-        return;
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)::setrlimit(RLIMIT_NOFILE, &rl);
     }
-    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
-    (void)::setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 } // namespace
@@ -181,7 +198,7 @@ int main(int argc, char** argv) {
     }
     // A closed stdout must be an error we report, not a silent death.
     std::signal(SIGPIPE, SIG_IGN);
-    raise_fd_limit(opts.sources.size() + 256);
+    raise_fd_limit();
 
     const bool records_on_tty = opts.output == "-" && ::isatty(STDOUT_FILENO) == 1;
     const bool live =

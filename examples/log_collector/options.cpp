@@ -70,7 +70,8 @@ is never lost; a line written but not acknowledged when a connection breaks is
 sent again by the source, so it may appear twice (at-least-once). A source that
 refuses, resets or closes is reconnected with backoff; the others go on. On
 SIGINT or SIGTERM the collector stops reading, writes and acknowledges what it
-has, closes the connections, prints a summary and exits 0.
+has, closes the connections, prints a summary and exits 0 (a second signal:
+exit 1 at once).
 
 Over-long lines: a line longer than --max-line bytes is written as pieces of
 --max-line bytes (never cutting a UTF-8 character), in order, so memory stays

@@ -74,6 +74,34 @@ async def body(t):
     check(row["errors"] >= 5 and row["lines"] == 0, f"refused source row {row}")
     check(c.err().count("Connection refused") == 1, "one message per failure streak")
 
+    # A source that never reads its ACKs nor closes: the stop waits at most
+    # ~2 s for it (and 5 s in all); a second signal exits at once with 1.
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen()
+    mport = mute.getsockname()[1]
+    loop = asyncio.get_running_loop()
+    for twice in (False, True):
+        c = t.collector("-o", t.dir / "mute.txt", f"127.0.0.1:{mport}",
+                        name=f"collector-mute-{twice}")
+        conn, _ = await loop.run_in_executor(None, mute.accept)
+        conn.sendall(b"a line\n" * 100)
+        await asyncio.sleep(0.3)
+        started = loop.time()
+        c.send(signal.SIGTERM)
+        if twice:
+            await c.wait_text(r"stopping on SIGTERM", 5, stream="err")
+            c.send(signal.SIGTERM)
+        rc = await c.wait_exit(10)
+        took = loop.time() - started
+        conn.close()
+        if twice:
+            check(rc == 1 and took < 1.5 and "second SIGTERM: exiting now" in c.err(),
+                  f"second signal: exit {rc} after {took:.1f} s\n{c.err()}")
+        else:
+            check(rc == 0 and 1.5 < took < 5.5, f"mute source: exit {rc} after {took:.1f} s")
+    mute.close()
+
     # /dev/full: the write fails; the line must not be acknowledged.
     srv = await LogServer([b"cannot be written"]).start()
     c = t.collector("-o", "/dev/full", f"127.0.0.1:{srv.port}", name="collector-full")
