@@ -6,8 +6,6 @@
 #include <coio/net/socket.hpp>
 #include <coio/signal.hpp>
 
-#include <sys/socket.h>
-
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -40,7 +38,7 @@ extern "C" void coio_on_signal(int signo) {
         // If the socket buffer is full the signal is dropped; thousands are
         // already queued for the same few numbers, so nothing is lost that
         // matters.
-        (void)::send(fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)sys::try_send(fd, &b, 1); // send(MSG_DONTWAIT | MSG_NOSIGNAL): signal-safe
     }
     errno = saved;
 }
@@ -142,8 +140,8 @@ void start_hub(signal_hub& h) {
         return;
     }
     int fds[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
-        throw std::runtime_error(sys::errno_message("socketpair (signals)", errno));
+    if (int r = sys::open_stream_socket_pair(fds); r < 0) {
+        throw std::runtime_error(sys::errno_message("socketpair (signals)", -r));
     }
     h.m_reader = socket(fds[0]);
     h.m_writer.reset(fds[1]);

@@ -1,11 +1,34 @@
 // lib/sys/fd.cpp
 #include "sys/fd.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+
+// macOS has neither MSG_NOSIGNAL nor SOCK_NONBLOCK / SOCK_CLOEXEC: every
+// socket coio creates or accepts gets SO_NOSIGPIPE instead (prepare_socket),
+// and send() passes no flag for it.
+#if defined(MSG_NOSIGNAL)
+#define COIO_MSG_NOSIGNAL MSG_NOSIGNAL
+#elif defined(SO_NOSIGPIPE)
+#define COIO_MSG_NOSIGNAL 0
+#else
+#error "coio needs MSG_NOSIGNAL or SO_NOSIGPIPE to keep send() from raising SIGPIPE"
+#endif
+// glibc defines SOCK_NONBLOCK as an enumerator too: test it with defined() only.
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+#define COIO_SOCK_FLAGS (SOCK_NONBLOCK | SOCK_CLOEXEC)
+#else
+#define COIO_SOCK_FLAGS 0 // set by prepare_socket after the call
+#endif
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC) && defined(MSG_NOSIGNAL)
+#define COIO_PREPARE_SOCKETS 0 // Linux, FreeBSD: the socket call sets everything
+#else
+#define COIO_PREPARE_SOCKETS 1
+#endif
 
 namespace coio::sys {
 
@@ -24,13 +47,55 @@ std::string errno_message(std::string_view op, int e) {
 }
 
 long try_send(int fd, const void* data, std::size_t len) noexcept {
-    ssize_t n = ::send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = ::send(fd, data, len, COIO_MSG_NOSIGNAL | MSG_DONTWAIT);
     return n >= 0 ? static_cast<long>(n) : -static_cast<long>(errno);
 }
 
+int prepare_socket(int fd) noexcept {
+    int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+        return -errno;
+    }
+#if !defined(MSG_NOSIGNAL)
+    int one = 1;
+    if (::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one) != 0) {
+        return -errno;
+    }
+#endif
+    return 0;
+}
+
+// Without SOCK_CLOEXEC a fork+exec on another thread between socket() and
+// prepare_socket() can inherit the fd; macOS offers no atomic alternative.
 int open_stream_socket(int family) noexcept {
-    int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    return fd >= 0 ? fd : -errno;
+    int fd = ::socket(family, SOCK_STREAM | COIO_SOCK_FLAGS, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+#if COIO_PREPARE_SOCKETS
+    if (int r = prepare_socket(fd); r < 0) {
+        ::close(fd);
+        return r;
+    }
+#endif
+    return fd;
+}
+
+int open_stream_socket_pair(int (&fds)[2]) noexcept {
+    if (::socketpair(AF_UNIX, SOCK_STREAM | COIO_SOCK_FLAGS, 0, fds) != 0) {
+        return -errno;
+    }
+#if COIO_PREPARE_SOCKETS
+    for (int fd : fds) {
+        if (int r = prepare_socket(fd); r < 0) {
+            ::close(fds[0]);
+            ::close(fds[1]);
+            return r;
+        }
+    }
+#endif
+    return 0;
 }
 
 } // namespace coio::sys

@@ -42,7 +42,17 @@ inline std::error_code errno_code(int e) noexcept {
 std::string errno_message(std::string_view op, int e);
 
 // socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC). Returns fd or -errno.
+// Where socket() takes no such flags (macOS), prepare_socket sets them after.
 int open_stream_socket(int family) noexcept;
+
+// socketpair(AF_UNIX, SOCK_STREAM) with both ends set up as open_stream_socket
+// sets up its socket. Returns 0 or -errno.
+int open_stream_socket_pair(int (&fds)[2]) noexcept;
+
+// For systems whose socket(), socketpair() and accept() cannot set the flags
+// atomically (macOS): O_NONBLOCK, FD_CLOEXEC and, where send() has no
+// MSG_NOSIGNAL, SO_NOSIGPIPE. Returns 0 or -errno. Not called on Linux.
+int prepare_socket(int fd) noexcept;
 
 // One non-blocking send(MSG_NOSIGNAL) outside any backend, for a stream
 // writer whose buffer is empty. Returns bytes sent or -errno (-EAGAIN: none).
