@@ -1,0 +1,426 @@
+// lib/backend/kqueue.cpp - the readiness backend for macOS and the BSDs.
+//
+// Same discipline as epoll.cpp (contract: backend.hpp): every operation first
+// tries its syscall; only on EAGAIN is it parked on the fd, and the fd's filter
+// for that direction is registered - once per fd lifetime - with EV_CLEAR.
+// When the filter fires, the parked operation retries; EAGAIN again just waits
+// for the next event.
+//
+// EV_CLEAR (edge-style), not EV_ONESHOT/EV_DISPATCH with a re-arm per wait:
+//  - a socket costs at most two kevent() registrations for its whole life
+//    (EVFILT_READ when a reader first parks, EVFILT_WRITE when a writer does),
+//    where one-shot would need a change (or a changelist entry) per wait;
+//  - it is race-free for the same reason as edge-triggered epoll: EV_ADD
+//    evaluates the filter at once, so data that arrived between the failed try
+//    and the registration is reported; later data raises a new event; events
+//    for an fd with nothing parked are ignored, and the next op's try finds
+//    whatever they announced.
+// Registering each direction lazily means a read-mostly socket never gets the
+// write filter, which with EV_CLEAR would fire on every ACK that frees buffer
+// space.
+//
+// Stale events: kevent.ident is the fd and kevent.udata carries the fd's
+// generation, which close() bumps. An event already fetched for an fd that was
+// closed and reused since (within one kevent() batch) carries the old
+// generation and is ignored. (The kernel itself drops the knotes of a closed
+// fd.) Only the generation goes in udata, so it fits a 32-bit pointer too.
+//
+// wake(): EVFILT_USER with NOTE_TRIGGER (macOS, FreeBSD, DragonFly, NetBSD 10).
+// Where EVFILT_USER is missing (OpenBSD, older NetBSD) - or when built with
+// COIO_KQUEUE_WAKE_PIPE, which scripts/check-macos uses to compile that path -
+// a non-blocking pipe watched with EVFILT_READ does the same.
+//
+// Timeouts go to kevent() as a timespec in nanoseconds: nothing is rounded, so
+// a 100 us timer neither becomes 1 ms nor 0 (a busy loop).
+//
+// A kqueue is not inherited across fork(); a child must make its own loop.
+#include "backend/backend.hpp"
+#include "sys/fd.hpp"
+
+#include <sys/types.h> // before <sys/event.h>: older BSDs need it first
+
+#include <fcntl.h>
+#include <sys/event.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#if defined(EVFILT_USER) && !defined(COIO_KQUEUE_WAKE_PIPE)
+#define COIO_KQUEUE_WAKE_USER 1
+#else
+#define COIO_KQUEUE_WAKE_USER 0
+#endif
+
+namespace coio::detail {
+namespace {
+
+// kevent.udata is void* on macOS and FreeBSD, intptr_t on NetBSD before 10.
+// (Templates, so that the branch for the other kind is discarded.)
+using udata_t = decltype(std::declval<struct kevent&>().udata);
+
+template <class U = udata_t>
+U to_udata(std::uintptr_t v) noexcept {
+    if constexpr (std::is_pointer_v<U>) {
+        return reinterpret_cast<U>(v);
+    } else {
+        return static_cast<U>(v);
+    }
+}
+
+template <class U>
+std::uintptr_t from_udata(U u) noexcept {
+    if constexpr (std::is_pointer_v<U>) {
+        return reinterpret_cast<std::uintptr_t>(u);
+    } else {
+        return static_cast<std::uintptr_t>(u);
+    }
+}
+
+struct kevent make_change(std::uintptr_t ident, int filter, unsigned flags, unsigned fflags,
+                          std::uintptr_t udata) noexcept {
+    struct kevent ev {};
+    ev.ident = ident;
+    ev.filter = static_cast<decltype(ev.filter)>(filter);
+    ev.flags = static_cast<decltype(ev.flags)>(flags);
+    ev.fflags = static_cast<decltype(ev.fflags)>(fflags);
+    ev.udata = to_udata(udata);
+    return ev;
+}
+
+// macOS has no MSG_NOSIGNAL: every socket coio creates or accepts carries
+// SO_NOSIGPIPE instead (sys::prepare_socket).
+#if defined(MSG_NOSIGNAL)
+constexpr int send_flags = MSG_NOSIGNAL;
+#else
+constexpr int send_flags = 0;
+#endif
+
+// Connect: 0 = not started, 1 = in progress (wait for writable, read SO_ERROR).
+constexpr std::uint8_t connect_in_progress = 1;
+
+int accept_socket(io_op& op) noexcept {
+    socklen_t len = *op.m_addr_len;
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+    // FreeBSD, NetBSD, OpenBSD, DragonFly: atomic, and they have MSG_NOSIGNAL.
+    int fd =
+        ::accept4(op.m_fd, static_cast<sockaddr*>(op.m_addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+#else
+    // macOS: no accept4; set O_NONBLOCK, FD_CLOEXEC and SO_NOSIGPIPE after.
+    int fd = ::accept(op.m_fd, static_cast<sockaddr*>(op.m_addr), &len);
+    if (fd < 0) {
+        return -errno;
+    }
+    if (int r = sys::prepare_socket(fd); r < 0) {
+        ::close(fd);
+        return r;
+    }
+#endif
+    *op.m_addr_len = len;
+    return fd;
+}
+
+int perform(io_op& op) noexcept {
+    switch (op.m_code) {
+    case op_code::recv: {
+        ssize_t n = ::recv(op.m_fd, op.m_buf, std::min<std::size_t>(op.m_len, INT_MAX), 0);
+        return n >= 0 ? static_cast<int>(n) : -errno;
+    }
+    case op_code::send: {
+        ssize_t n = ::send(op.m_fd, op.m_buf, std::min<std::size_t>(op.m_len, INT_MAX), send_flags);
+        return n >= 0 ? static_cast<int>(n) : -errno;
+    }
+    case op_code::accept:
+        return accept_socket(op);
+    case op_code::connect: {
+        if (op.m_state != connect_in_progress) {
+            if (::connect(op.m_fd, static_cast<const sockaddr*>(op.m_addr), *op.m_addr_len) == 0) {
+                return 0;
+            }
+            if (errno != EINPROGRESS) {
+                return -errno;
+            }
+            op.m_state = connect_in_progress;
+            return -EAGAIN;
+        }
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (::getsockopt(op.m_fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+            return -errno;
+        }
+        return -err;
+    }
+    }
+    return -EINVAL;
+}
+
+bool is_write_side(op_code c) noexcept {
+    return c == op_code::send || c == op_code::connect;
+}
+
+// Bits of entry::filters: which filters are registered for the fd.
+constexpr std::uint8_t read_filter = 1;
+constexpr std::uint8_t write_filter = 2;
+
+#if COIO_KQUEUE_WAKE_USER
+constexpr std::uintptr_t wake_ident = 0; // EVFILT_USER idents are not fds
+#endif
+
+// kevent() rejects or overflows on huge timeouts on some systems; waking up
+// spuriously after three years is harmless (the loop just waits again).
+constexpr std::int64_t max_wait_seconds = 100'000'000;
+
+class kqueue_backend final : public backend {
+public:
+    explicit kqueue_backend(completion_sink& sink) : m_sink(sink), m_events(1024) {
+        m_kq.reset(::kqueue());
+        if (!m_kq) {
+            throw std::runtime_error(sys::errno_message("kqueue", errno));
+        }
+        // kqueue() takes no flags (FreeBSD 14's kqueuex does); a kqueue is not
+        // inherited by fork, but its fd number would be across exec.
+        if (::fcntl(m_kq.get(), F_SETFD, FD_CLOEXEC) != 0) {
+            throw std::runtime_error(sys::errno_message("fcntl(kqueue, FD_CLOEXEC)", errno));
+        }
+#if COIO_KQUEUE_WAKE_USER
+        struct kevent ch = make_change(wake_ident, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0);
+        if (::kevent(m_kq.get(), &ch, 1, nullptr, 0, nullptr) != 0) {
+            throw std::runtime_error(sys::errno_message("kevent(EVFILT_USER)", errno));
+        }
+#else
+        int p[2];
+        if (::pipe(p) != 0) {
+            throw std::runtime_error(sys::errno_message("pipe (kqueue wake)", errno));
+        }
+        m_wake_read.reset(p[0]);
+        m_wake_write.reset(p[1]);
+        for (int fd : p) {
+            int fl = ::fcntl(fd, F_GETFL);
+            if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
+                ::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+                throw std::runtime_error(sys::errno_message("fcntl (kqueue wake pipe)", errno));
+            }
+        }
+        struct kevent ch =
+            make_change(static_cast<std::uintptr_t>(p[0]), EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0);
+        if (::kevent(m_kq.get(), &ch, 1, nullptr, 0, nullptr) != 0) {
+            throw std::runtime_error(sys::errno_message("kevent(wake pipe)", errno));
+        }
+#endif
+    }
+
+    [[nodiscard]] std::string_view name() const noexcept override {
+        return "kqueue";
+    }
+
+    bool submit(io_op& op) override {
+        op.m_state = 0;
+        if (op.m_fd < 0) {
+            op.m_result = -EBADF;
+            return true;
+        }
+        int r = perform(op);
+        if (r != -EAGAIN) {
+            op.m_result = r;
+            return true;
+        }
+        entry& e = slot_for(op.m_fd);
+        const bool writes = is_write_side(op.m_code);
+        io_op*& parked = writes ? e.writer : e.reader;
+        if (parked != nullptr) {
+            op.m_result = -EBUSY; // another op of the same direction is waiting
+            return true;
+        }
+        const std::uint8_t bit = writes ? write_filter : read_filter;
+        if ((e.filters & bit) == 0) {
+            struct kevent ch =
+                make_change(static_cast<std::uintptr_t>(op.m_fd),
+                            writes ? EVFILT_WRITE : EVFILT_READ, EV_ADD | EV_CLEAR, 0, e.gen);
+            if (::kevent(m_kq.get(), &ch, 1, nullptr, 0, nullptr) != 0) {
+                op.m_result = -errno;
+                return true;
+            }
+            if (e.filters == 0) {
+                ++m_registered;
+            }
+            e.filters |= bit;
+        }
+        parked = &op;
+        return false;
+    }
+
+    void cancel(io_op& op) noexcept override {
+        if (unpark(op)) {
+            op.m_result = -ECANCELED;
+            m_sink.complete(op);
+        }
+    }
+
+    // Nothing is in the kernel between two tries, so unparking is enough.
+    void forget(io_op& op) noexcept override {
+        unpark(op);
+    }
+
+    void close(int fd) noexcept override {
+        if (fd < 0) {
+            return;
+        }
+        if (static_cast<std::size_t>(fd) < m_table.size()) {
+            entry& e = m_table[static_cast<std::size_t>(fd)];
+            for (io_op** slot : {&e.reader, &e.writer}) {
+                if (io_op* op = std::exchange(*slot, nullptr)) {
+                    op->m_result = -ECANCELED;
+                    m_sink.complete(*op);
+                }
+            }
+            if (e.filters != 0) {
+                e.filters = 0;
+                --m_registered;
+            }
+            ++e.gen;
+        }
+        ::close(fd); // removes the fd's knotes from the kqueue
+    }
+
+    void wait(std::chrono::nanoseconds timeout) override {
+        timespec ts{};
+        timespec* tsp = nullptr;
+        if (timeout.count() >= 0) {
+            const std::int64_t ns = timeout.count();
+            const std::int64_t s = std::min<std::int64_t>(ns / 1'000'000'000, max_wait_seconds);
+            ts.tv_sec = static_cast<time_t>(s);
+            ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+            tsp = &ts;
+        }
+        int n = ::kevent(m_kq.get(), nullptr, 0, m_events.data(), static_cast<int>(m_events.size()),
+                         tsp);
+        if (n < 0) {
+            if (errno == EINTR) {
+                return;
+            }
+            throw std::runtime_error(sys::errno_message("kevent", errno));
+        }
+        for (int i = 0; i < n; ++i) {
+            dispatch(m_events[static_cast<std::size_t>(i)]);
+        }
+    }
+
+    void wake() noexcept override {
+#if COIO_KQUEUE_WAKE_USER
+        struct kevent ch = make_change(wake_ident, EVFILT_USER, 0, NOTE_TRIGGER, 0);
+        ::kevent(m_kq.get(), &ch, 1, nullptr, 0, nullptr);
+#else
+        // EAGAIN: the pipe is full, so a wake-up is pending already.
+        unsigned char b = 1;
+        [[maybe_unused]] ssize_t r = ::write(m_wake_write.get(), &b, 1);
+#endif
+    }
+
+    [[nodiscard]] std::size_t registrations() const noexcept override {
+        return m_registered;
+    }
+
+private:
+    struct entry {
+        io_op* reader = nullptr;
+        io_op* writer = nullptr;
+        std::uint32_t gen = 0;
+        std::uint8_t filters = 0; // read_filter | write_filter
+    };
+
+    entry& slot_for(int fd) {
+        auto i = static_cast<std::size_t>(fd);
+        if (i >= m_table.size()) {
+            m_table.resize(std::max<std::size_t>(i + 1, m_table.size() * 2));
+        }
+        return m_table[i];
+    }
+
+    bool unpark(io_op& op) noexcept {
+        if (op.m_fd < 0 || static_cast<std::size_t>(op.m_fd) >= m_table.size()) {
+            return false;
+        }
+        entry& e = m_table[static_cast<std::size_t>(op.m_fd)];
+        for (io_op** slot : {&e.reader, &e.writer}) {
+            if (*slot == &op) {
+                *slot = nullptr;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    void dispatch(const struct kevent& ev) noexcept {
+#if COIO_KQUEUE_WAKE_USER
+        if (ev.filter == EVFILT_USER) {
+            return; // wake(): EV_CLEAR has reset the trigger
+        }
+#else
+        if (ev.ident == static_cast<std::uintptr_t>(m_wake_read.get())) {
+            // Drain: with EV_CLEAR a full pipe would swallow later wake-ups.
+            unsigned char buf[64];
+            while (::read(m_wake_read.get(), buf, sizeof buf) > 0) {
+            }
+            return;
+        }
+#endif
+        const bool reads = ev.filter == EVFILT_READ;
+        if (!reads && ev.filter != EVFILT_WRITE) {
+            return;
+        }
+        if (ev.ident >= m_table.size()) {
+            return;
+        }
+        entry& e = m_table[ev.ident];
+        const std::uint8_t bit = reads ? read_filter : write_filter;
+        if ((e.filters & bit) == 0 || e.gen != static_cast<std::uint32_t>(from_udata(ev.udata))) {
+            return; // stale: the fd was closed since this registration
+        }
+        // EV_EOF (peer closed, or the socket error in fflags) needs nothing
+        // special: the retried syscall returns 0 or the error.
+        io_op*& slot = reads ? e.reader : e.writer;
+        if (slot != nullptr) {
+            retry(slot);
+        }
+    }
+
+    void retry(io_op*& slot) noexcept {
+        io_op& op = *slot;
+        int r = perform(op);
+        if (r == -EAGAIN) {
+            return;
+        }
+        slot = nullptr;
+        op.m_result = r;
+        m_sink.complete(op);
+    }
+
+    completion_sink& m_sink;
+    sys::unique_fd m_kq;
+#if !COIO_KQUEUE_WAKE_USER
+    sys::unique_fd m_wake_read;
+    sys::unique_fd m_wake_write;
+#endif
+    std::vector<struct kevent> m_events;
+    std::vector<entry> m_table;
+    std::size_t m_registered = 0;
+};
+
+} // namespace
+
+std::unique_ptr<backend> make_kqueue_backend(completion_sink& sink) {
+    return std::make_unique<kqueue_backend>(sink);
+}
+
+} // namespace coio::detail
