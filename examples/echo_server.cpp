@@ -8,7 +8,7 @@
 //
 // Run:  ./build/examples/echo_server [--host 127.0.0.1] [--port 0] [--cpu N]
 // It prints "listening on 127.0.0.1:PORT" and serves until killed. --cpu pins
-// the process to core N (the benchmarks pin server and load generator apart).
+// the process to core N on Linux (the benchmarks pin server and load generator apart).
 // COIO_BACKEND=epoll|io_uring picks the backend; --list-backends shows which
 // can run here.
 // Try:  ./build/examples/echo_client --port PORT --connections 100
@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
         } else if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             port = std::strtoul(argv[++i], nullptr, 10);
         } else if (std::strcmp(argv[i], "--cpu") == 0 && i + 1 < argc) {
+#if defined(__linux__)
             cpu_set_t set;
             CPU_ZERO(&set);
             CPU_SET(std::strtoul(argv[++i], nullptr, 10), &set);
@@ -71,6 +72,10 @@ int main(int argc, char** argv) {
                 std::perror("echo_server: sched_setaffinity");
                 return 1;
             }
+#else
+            std::fprintf(stderr, "echo_server: --cpu needs Linux (sched_setaffinity)\n");
+            return 2;
+#endif
         } else {
             std::fprintf(stderr, "usage: %s [--host ADDR] [--port N] [--cpu N] | --list-backends\n",
                          argv[0]);
