@@ -93,10 +93,11 @@ struct push_handler {
 
 coio::task<coio::server> start_push_server(collector* c) {
     c->push.name = "push " + c->opts.listen->to_string();
+    // Named, not temporaries next to the co_await (docs/design.md, g++ 12).
     push_handler handler{c};
     coio::server_options opts;
-    coio::server srv =
-        co_await coio::start_server(handler, c->opts.listen->host(), c->opts.listen->port(), opts);
+    std::string host = c->opts.listen->host();
+    coio::server srv = co_await coio::start_server(handler, host, c->opts.listen->port(), opts);
     co_return srv;
 }
 
