@@ -715,12 +715,13 @@ TEST_CASE("an exception thrown by a callback goes to the exception handler", "[l
 TEST_CASE("call_soon_threadsafe from another thread wakes a blocked loop", "[loop]") {
     run_clean([]() -> task<> {
         coio::event_loop& l = loop();
-        // Keeps the loop from deciding that nothing can ever happen; a lost
-        // wake-up would leave main waiting for this timer.
-        auto keeper = coio::create_task(sleep_for(long_sleep));
+        // Keeps the loop from deciding that nothing can ever happen. With
+        // nothing else to do the loop blocks in the backend until this timer,
+        // so a lost wake-up shows as the keeper having finished.
+        auto keeper = coio::create_task(sleep_for(30s));
         coio::detail::wait_queue q;
         std::binary_semaphore go(0);
-        constexpr int rounds = 200;
+        constexpr int rounds = 50;
         bool stop = false;
         std::thread worker([&] {
             for (;;) {
@@ -731,7 +732,6 @@ TEST_CASE("call_soon_threadsafe from another thread wakes a blocked loop", "[loo
                 l.call_soon_threadsafe([&q] { q.notify_one(); });
             }
         });
-        const auto t0 = clock_type::now();
         int woken = 0;
         for (int i = 0; i < rounds; ++i) {
             go.release(); // the worker races the loop going to sleep in wait()
@@ -742,7 +742,6 @@ TEST_CASE("call_soon_threadsafe from another thread wakes a blocked loop", "[loo
         go.release();
         worker.join();
         CHECK(woken == rounds);
-        CHECK(clock_type::now() - t0 < generous);
         CHECK_FALSE(keeper.done());
         keeper.cancel();
         try {
