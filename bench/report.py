@@ -216,6 +216,8 @@ def write(results, out):
     L.append("| target | measured | verdict |")
     L.append("| --- | --- | --- |")
     sat = (100, 16, 64)
+    scall = {r["model"]: r["syscalls_per_request"] for r in results.get("syscalls", [])
+             if "syscalls_per_request" in r}
     for model, ref in [("coio-epoll", "raw-epoll"), ("coio-io_uring", "raw-io_uring")]:
         ratios = {p: cpu_ratio(groups, model, ref, p) for p in
                   sorted({k[1:] for k in groups})}
@@ -225,7 +227,11 @@ def write(results, out):
             L.append(f"| server CPU/request of {model} within 5% of {ref} | "
                      f"{fmt(r, 2)}× at 100 conns depth 16 64 B; "
                      f"{fmt(min(allr), 2) if allr else '—'}–{fmt(max(allr), 2) if allr else '—'}"
-                     f"× over all points | {ok(r is not None and r <= TARGET_CPU_RATIO)} |")
+                     f"× over all points"
+                     + (f"; syscalls/request {scall[model]:.2f} vs {scall[ref]:.2f} "
+                        f"({scall[model] / scall[ref]:.2f}×)" if model in scall and ref in scall
+                        else "")
+                     + f" | {ok(r is not None and r <= TARGET_CPU_RATIO)} |")
     if "threads" in models and "coio-epoll" in models:
         wins, pts = [], []
         for p in sorted({k[1:] for k in groups}):
@@ -235,25 +241,36 @@ def write(results, out):
             if a and b:
                 pts.append(f"{p[0]}c/d{p[1]}/{p[2]}B {a / b:.2f}×")
                 wins.append(a > b)
+            elif a and b == 0:
+                pts.append(f"{p[0]}c/d{p[1]}/{p[2]}B threads completed no request")
+                wins.append(True)
         L.append(f"| coio ahead of thread-per-connection from 100 connections up "
                  f"(throughput, coio-epoll ÷ threads) | {'; '.join(pts) or '—'} | "
                  f"{ok(bool(wins) and all(wins))} |")
     idle = {r["model"]: r for r in results.get("idle", {}).get("idle", [])}
+    heap = {f["backend"]: f for f in results.get("micro", {}).get("frames", [])
+            if f["scenario"] == "idle_connection"}
     for model in ["coio-epoll", "coio-io_uring"]:
         r = idle.get(model)
         if r:
             v = r.get("bytes_per_connection")
-            L.append(f"| {model} memory per idle connection < 1 KiB | {fmt(v, 0)} B RSS | "
+            h = heap.get(model.split("-", 1)[1])
+            note = ""
+            if h:
+                note = (f" (heap: {h['live_bytes_per_connection']:,.0f} B, of which 4,096 B is "
+                        f"the echo handler's own buffer; coio's share "
+                        f"{h['live_bytes_per_connection'] - 4096:,.0f} B)")
+            L.append(f"| {model} memory per idle connection < 1 KiB | {fmt(v, 0)} B RSS{note} | "
                      f"{ok(v is not None and v < TARGET_IDLE_BYTES)} |")
     for r in results.get("idle", {}).get("big", []):
         L.append(f"| {r['connections']:,} concurrent connections on one loop ({r['model']}) | "
                  f"{'all connected and echoed once' if r['ok'] else 'FAILED'}, "
                  f"{fmt(r.get('bytes_per_connection'), 0)} B/conn | {ok(r['ok'])} |")
     for r in results.get("load", {}).get("big_load", []):
-        good = "error" not in r and r.get("errors", 1) == 0
+        good = "error" not in r and r.get("errors", 1) == 0 and r.get("requests", 0) > 0
         L.append(f"| {r['connections']:,} connections under load ({r['model']}, depth 1, 64 B) | "
                  f"{fmt(r.get('rps'), 0)} req/s, p99 {fmt(r.get('p99_us'), 0)} µs"
-                 f"{'' if good else ' — ' + r.get('error', 'errors')} | {ok(good)} |")
+                 f"{'' if good else ' — ' + r.get('error', 'no request completed in the window' if r.get('requests') == 0 else 'errors')} | {ok(good)} |")
     sw = micro_ns(idx, "yield_switch", "epoll", "bm_yield_switch")
     ct = micro_ns(idx, "create_task", "epoll", "bm_create_task_await")
     L.append(f"| coroutine switch < 5 ns | {fmt(sw, 1)} ns (yield_now ping-pong, CPU time) | "
@@ -295,7 +312,32 @@ def write(results, out):
                          f"{spread([r.get('cpu_us_per_req') for r in rows], 2)} | "
                          f"{fmt(ratio, 2) + '×' if ratio else '—'}"
                          f"{' (' + str(len(errs)) + ' failed runs)' if errs else ''} |")
+            for model in models:
+                rows = groups.get((model, *p), [])
+                none = [r for r in rows if "error" not in r and r.get("requests") == 0]
+                if none:
+                    L.append(f"\n{model}: no request completed inside the measured window in "
+                             f"{len(none)} of {len(rows)} runs (the server was still accepting "
+                             "and setting up connections when the window closed).")
             L.append("")
+
+    # Syscalls per request.
+    sc = [r for r in results.get("syscalls", []) if "syscalls_per_request" in r]
+    if sc:
+        by = {r["model"]: r["syscalls_per_request"] for r in sc}
+        L.append("## Syscalls per request (100 connections, depth 1, 64 B)\n")
+        L.append("perf stat -e raw_syscalls:sys_enter on the server PID over one loadgen run "
+                 "(warm-up and the 100 connects included, so slightly above the steady "
+                 "state). Unlike time, this count does not depend on how loaded the machine "
+                 "is.\n")
+        L.append("| server | syscalls/request | ÷ raw |")
+        L.append("| --- | --- | --- |")
+        for r in sc:
+            ref = results.get("refs", {}).get(r["model"])
+            ratio = r["syscalls_per_request"] / by[ref] if ref in by else None
+            L.append(f"| {r['model']} | {r['syscalls_per_request']:.2f} | "
+                     f"{fmt(ratio, 2) + '×' if ratio else '—'} |")
+        L.append("")
 
     # Idle memory.
     if results.get("idle"):

@@ -10,6 +10,7 @@ Sections (each writes raw data to bench/results/raw/, gitignored):
   micro   Google Benchmark micro-benchmarks (coio ones once per backend) and frame_size
   demo    gather_demo (two 2 s workers gathered) and wait_cost (select/poll/epoll)
   idle    RSS per idle connection, 10,000 connections per server; 19,000 on one coio loop
+  syscalls  syscalls per request per server (perf tracepoint; skipped without perf)
   load    throughput, latency and server CPU per request over the connection matrix
 Then bench/results/latest.md and the PNG plots are written from what was measured.
 
@@ -167,7 +168,7 @@ def run_json_lines(cmd, timeout, env=None):
 
 def section_micro(build, raw, quick):
     out = {"google": [], "frames": []}
-    min_time = "0.05" if quick else "0.2"
+    min_time = "0.05" if quick else "0.1"
     reps = "1" if quick else "3"
     coio_micro = ["task_await", "yield_switch", "create_task", "gather_fanout", "timer_churn"]
     for backend in backends(build):
@@ -349,9 +350,68 @@ def section_load(build, models, quick, repeats, duration, warmup):
     big = []
     for model in ["coio-epoll", "coio-io_uring"]:
         if model in models and not quick:
+            # A longer warm-up: the first requests of 19,000 fresh connections queue behind
+            # 19,000 accepts, which on a loaded core can outlast the usual warm-up.
             log(f"load: {model} x 19000 connections")
-            big.append(load_run(build, model, 19000, 1, 64, duration, warmup))
+            big.append(load_run(build, model, 19000, 1, 64, duration, 3.0))
     return {"load": rows, "big_load": big}
+
+
+def perf_usable():
+    try:
+        r = subprocess.run(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "--", "true"],
+                           capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return r.returncode == 0 and "not supported" not in r.stderr and "sys_enter" in r.stderr
+
+
+def section_syscalls(build, models, duration, warmup):
+    """Syscalls per echoed request (perf's raw_syscalls:sys_enter tracepoint on the server
+    PID) at 100 connections, depth 1, 64 B: where a server makes more kernel calls than the
+    raw loop, this shows it without depending on how loaded the machine is."""
+    if not perf_usable():
+        log("syscalls: perf with the raw_syscalls tracepoint is not usable here, skipped")
+        return []
+    rows = []
+    for model in models:
+        if model == "threads":
+            continue  # blocking recv/send: 2 per request by construction
+        log(f"syscalls: {model}")
+        srv = Server(build, model)
+        out = LOG_DIR[0] / f"perf-{model}.csv"
+        try:
+            perf = subprocess.Popen(["perf", "stat", "-x,", "-o", str(out), "-e",
+                                     "raw_syscalls:sys_enter", "-p", str(srv.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.3)  # perf attaches
+            r = subprocess.run(
+                [str(build / "bench" / "loadgen"), "--port", str(srv.port), "--connections",
+                 "100", "--depth", "1", "--size", "64", "--duration", str(duration),
+                 "--warmup", str(warmup), "--cpu", str(LOADGEN_CPU)],
+                capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+            os.kill(perf.pid, signal.SIGINT)
+            perf.wait(timeout=20)
+        finally:
+            if perf.poll() is None:
+                os.kill(perf.pid, signal.SIGKILL)
+                perf.wait(timeout=5)
+            srv.stop()
+        lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
+        count = None
+        for line in out.read_text().splitlines():
+            if "raw_syscalls:sys_enter" in line:
+                count = int(line.split(",")[0])
+        if r.returncode != 0 or not lines or count is None:
+            rows.append({"model": model, "error": r.stderr.strip()[-200:] or "no count"})
+            continue
+        res = json.loads(lines[-1])
+        # perf counted the whole run: warm-up and the 100 connects too. Requests over the
+        # whole run are estimated from the measured rate; the connects add ~3 per connection.
+        total_req = res["rps"] * (duration + warmup)
+        rows.append({"model": model, "syscalls": count, "requests_est": total_req,
+                     "syscalls_per_request": count / total_req})
+    return rows
 
 
 def backends(build):
@@ -397,9 +457,9 @@ def main():
     ap.add_argument("--build", default=str(ROOT / "build" / "bench"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     ap.add_argument("--quick", action="store_true", help="small, fast smoke run")
-    ap.add_argument("--only", default="micro,demo,idle,load")
+    ap.add_argument("--only", default="micro,demo,idle,syscalls,load")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--duration", type=float, default=1.5)
+    ap.add_argument("--duration", type=float, default=1.0)
     ap.add_argument("--warmup", type=float, default=0.3)
     ap.add_argument("--models", default="", help="comma-separated subset of " +
                     ",".join(MODELS))
@@ -426,6 +486,8 @@ def main():
             results["demo"] = section_demo(build, args.quick)
         if "idle" in sections:
             results["idle"] = section_idle(build, models, args.quick)
+        if "syscalls" in sections:
+            results["syscalls"] = section_syscalls(build, models, args.duration, args.warmup)
         if "load" in sections:
             results["load"] = section_load(build, models, args.quick, results["repeats"],
                                            args.duration, args.warmup)
