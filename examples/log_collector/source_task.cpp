@@ -43,6 +43,14 @@ const std::string& ack_text(std::uint64_t n) {
     return acks;
 }
 
+bool is_self_connection(const coio::stream_writer& w) {
+    try {
+        return w.local_address() == w.peer_address();
+    } catch (const coio::net_error&) {
+        return false; // already gone: the first read says so
+    }
+}
+
 // How one connection ended.
 struct session_end {
     bool stopped = false;  // cancelled: the collector is shutting down
@@ -190,6 +198,14 @@ coio::task<> pull_source(collector* c, source_stats* st, coio::address at) {
             conn = co_await coio::open_connection(at, stream_opts);
         } catch (const coio::net_error& e) {
             error = e.what(); // "connect to 127.0.0.1:9000: Connection refused"
+        }
+        if (error.empty() && is_self_connection(conn.writer)) {
+            // Nobody listens on a local port in the ephemeral range and the
+            // kernel picked that very port for our side: TCP simultaneous
+            // open connected the socket to itself. It would hold the port the
+            // source wants to listen on and never deliver a line.
+            conn.writer.close();
+            error = "connect to " + at.to_string() + ": connected to itself (nobody listens)";
         }
         if (!error.empty()) {
             ++st->errors;

@@ -234,13 +234,15 @@ def vm_rss_kib(pid):
     return 0
 
 
-def free_port():
-    """A port nobody listens on right now (bound, then closed)."""
+def refusing_port():
+    """(sock, port): a TCP socket bound to 127.0.0.1 but not listening, so
+    connections to the port are refused - and, the port being taken, no
+    outgoing connection can get it as its local port (a self-connect) and
+    nobody else can listen there. listen() on the socket (or hand it to
+    asyncio.start_server(sock=...)) to bring the source up."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    return s, s.getsockname()[1]
 
 
 async def wait_until(cond, timeout, what):

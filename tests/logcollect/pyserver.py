@@ -28,8 +28,12 @@ class LogServer:
         self.closed = asyncio.Event()  # set whenever a connection has ended
         self.server = None
 
-    async def start(self):
-        self.server = await asyncio.start_server(self.handle, self.host, self.port)
+    async def start(self, sock=None):
+        """Listen on host:port, or on `sock` (bound, not yet listening)."""
+        if sock is not None:
+            self.server = await asyncio.start_server(self.handle, sock=sock)
+        else:
+            self.server = await asyncio.start_server(self.handle, self.host, self.port)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 

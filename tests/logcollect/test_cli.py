@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 
-from lcsupport import Test, check, collector_summary, free_port
+from lcsupport import Test, check, collector_summary, refusing_port
 from pyserver import LogServer
 
 
@@ -63,7 +63,7 @@ async def body(t):
     check(rc == 1 and "Address already in use" in err, f"busy --listen: {rc} {err!r}")
 
     # A refused source is retried with backoff, not a failure.
-    port = free_port()
+    refusing, port = refusing_port()
     c = t.collector("-o", t.dir / "refused.txt", "--backoff-min", 10, "--backoff-max", 40,
                     f"127.0.0.1:{port}", name="collector-refused")
     await c.wait_text(rf"source 127\.0\.0\.1:{port}: connect to 127\.0\.0\.1:{port}: "
@@ -73,6 +73,7 @@ async def body(t):
     row = collector_summary(c.err())[f"127.0.0.1:{port}"]
     check(row["errors"] >= 5 and row["lines"] == 0, f"refused source row {row}")
     check(c.err().count("Connection refused") == 1, "one message per failure streak")
+    refusing.close()
 
     # A source that never reads its ACKs nor closes: the stop waits at most
     # ~2 s for it (and 5 s in all); a second signal exits at once with 1.

@@ -6,7 +6,7 @@ the same collector is not disturbed meanwhile. Every line arrives, and lines
 acknowledged before a break are not repeated."""
 import asyncio
 
-from lcsupport import Test, check, collector_summary, free_port, records
+from lcsupport import Test, check, collector_summary, records, refusing_port
 from pyserver import LogServer
 
 N = 150
@@ -21,7 +21,7 @@ async def body(t):
     flaky = await LogServer(lines, plans=plans).start()
     steady_lines = [f"steady {i}".encode() for i in range(20000)]
     steady = await LogServer(steady_lines, write_size=4096).start()
-    late_port = free_port()  # nothing listens here yet: connection refused
+    late_sock, late_port = refusing_port()  # connections are refused until it listens
 
     out = t.dir / "out.txt"
     c = t.collector("-o", out, "--backoff-min", 20, "--backoff-max", 100,
@@ -30,7 +30,7 @@ async def body(t):
     await c.wait_text(rf"127\.0\.0\.1:{late_port}: connect to .*Connection refused", 10,
                       stream="err")
     await asyncio.sleep(0.3)  # a few more refused attempts, with backoff
-    late = await LogServer([b"late 1", b"late 2"], port=late_port).start()
+    late = await LogServer([b"late 1", b"late 2"]).start(sock=late_sock)
 
     for srv in (flaky, steady, late):
         await asyncio.wait_for(srv.all_acked.wait(), 30)
