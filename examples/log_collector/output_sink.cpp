@@ -12,6 +12,19 @@
 
 namespace logcollect {
 
+namespace {
+
+// fdatasync(2); macOS declares none, fsync is the nearest.
+int sync_data(int fd) {
+#ifdef __APPLE__
+    return ::fsync(fd);
+#else
+    return ::fdatasync(fd);
+#endif
+}
+
+} // namespace
+
 output_sink::output_sink(std::string path, bool sync) : m_sync(sync) {
     if (path == "-") {
         m_name = "stdout";
@@ -64,7 +77,7 @@ bool output_sink::flush_through(std::uint64_t mark) {
         return false;
     }
     ++m_writes;
-    if (m_sync && ::fdatasync(m_fd) != 0) {
+    if (m_sync && sync_data(m_fd) != 0) {
         m_error = "fdatasync " + m_name + ": " + std::strerror(errno);
         m_flushed += done;
         m_buf.clear();
