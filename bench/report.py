@@ -131,9 +131,11 @@ def plots(results, out):
     idle = [r for r in results.get("idle", {}).get("idle", []) if r.get("ok")]
     if idle:
         fig, ax = plt.subplots(figsize=(7, 4))
-        names = [r["model"] for r in idle]
+        n0 = idle[0]["connections"]
+        names = [r["model"] if r["connections"] == n0 else f"{r['model']}\n({r['connections']:,})"
+                 for r in idle]
         vals = [r["bytes_per_connection"] for r in idle]
-        bars = ax.bar(names, vals, color=[COLORS.get(n, "gray") for n in names])
+        bars = ax.bar(names, vals, color=[COLORS.get(r["model"], "gray") for r in idle])
         for b, v in zip(bars, vals):
             ax.text(b.get_x() + b.get_width() / 2, v, f"{v:,.0f}", ha="center", va="bottom",
                     fontsize=8)

@@ -256,7 +256,15 @@ def section_idle(build, models, quick):
     rows = []
     for model in models:
         log(f"idle: {model} x {n}")
-        rows.append(idle_run(build, model, n))
+        row = idle_run(build, model, n)
+        if not row["ok"] and not quick:
+            # Thread-per-connection may not bring up 10,000 threads within loadgen's setup
+            # timeout on a loaded machine; measure it at a count it reaches rather than not at
+            # all (the report names the count).
+            log(f"idle: {model} failed at {n}; retrying with {n // 5}")
+            rows.append(row)
+            row = idle_run(build, model, n // 5)
+        rows.append(row)
     big = []
     for model in ["coio-epoll", "coio-io_uring"]:
         if model in models:
