@@ -682,3 +682,40 @@ TEST_CASE("queue: producers and consumers with cancellations lose no item", "[sy
         CHECK(q.empty());
     }());
 }
+
+TEST_CASE("queue: a million immediate puts and gets, and a ping-pong, keep the stack flat",
+          "[sync]") {
+    // STYLE.md §3: operations that complete at once must not grow the stack
+    // (they do not suspend), and waking a waiter always goes through the
+    // ready queue (never a resume inside the waker).
+    run_clean([]() -> task<> {
+        coio::queue<int> q;
+        long sum = 0;
+        for (int i = 0; i < 1'000'000; ++i) {
+            co_await q.put(i);
+            sum += co_await q.get();
+        }
+        CHECK(sum == 999'999L * 1'000'000 / 2);
+
+        coio::queue<int> ping(1);
+        coio::queue<int> pong(1);
+        auto echo = [](coio::queue<int>* in, coio::queue<int>* out) -> task<> {
+            for (;;) {
+                const int v = co_await in->get();
+                if (v < 0) {
+                    co_return;
+                }
+                co_await out->put(v + 1);
+            }
+        };
+        auto e = coio::create_task(echo(&ping, &pong));
+        int v = 0;
+        for (int i = 0; i < 100'000; ++i) {
+            co_await ping.put(v);
+            v = co_await pong.get();
+        }
+        co_await ping.put(-1);
+        co_await e;
+        CHECK(v == 100'000);
+    }());
+}
