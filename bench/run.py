@@ -95,17 +95,20 @@ class Server:
             raise RuntimeError(f"{model}: no 'listening on' line (got {line!r})")
         self.port = int(m.group(1))
         self.pid = self.proc.pid
+        # Thread-per-connection's threads come and go: schedstat of the live threads would
+        # lose the time of those that ended, /proc/PID/stat keeps it.
+        self.precise = model != "threads"
 
     def cpu_ns(self):
         """CPU time of the whole process (all threads) in ns.
 
-        Few threads: the sum of /proc/PID/task/*/schedstat (ns resolution; a server pinned to
-        a loaded core may get only ~0.1 s of CPU in a run, which clock ticks would resolve to
-        10%). Many threads (thread-per-connection): utime + stime from /proc/PID/stat, in
-        clock ticks, because reading thousands of files per sample would load the machine.
+        Single-threaded servers: the sum of /proc/PID/task/*/schedstat (ns resolution; a
+        server pinned to a loaded core may get only ~0.1 s of CPU in a run, which clock ticks
+        would resolve to 10%). Thread-per-connection: utime + stime from /proc/PID/stat, in
+        clock ticks, which counts threads that already ended and costs one read per sample.
         """
-        tasks = os.listdir(f"/proc/{self.pid}/task")
-        if len(tasks) <= 16:
+        tasks = os.listdir(f"/proc/{self.pid}/task") if self.precise else []
+        if self.precise and len(tasks) <= 16:
             total = 0
             for t in tasks:
                 try:
