@@ -19,5 +19,5 @@
 #include <coio/task.hpp>
 #include <coio/task_group.hpp>
 #include <coio/task_handle.hpp>
-#include <coio/to_thread.hpp>
 #include <coio/timeout.hpp>
+#include <coio/to_thread.hpp>
