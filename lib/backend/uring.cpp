@@ -141,8 +141,9 @@ std::string kernel_gaps(io_uring& ring, unsigned features) {
 //  2. COOP_TASKRUN (5.19) | TASKRUN_FLAG: no IPI per completion.
 //  3. none.
 // ENOMEM halves the sizes (kernels before 5.12 charge rings to RLIMIT_MEMLOCK).
-// COIO_URING_SETUP=coop or =plain starts at tier 2 or 3, so that the tests
-// can run the modes of older kernels here.
+// Test knobs: COIO_URING_SETUP=coop or =plain starts at tier 2 or 3, so that
+// the tests can run the modes of older kernels here; COIO_URING_ENTRIES=n
+// makes both rings n entries, so that they can fill the SQ and overflow the CQ.
 // Returns 0 or an errno, with the flags in effect and the CQ size.
 int init_ring(io_uring& ring, unsigned& flags, unsigned& cq_entries) noexcept {
     constexpr std::array<unsigned, 3> tiers{
@@ -157,6 +158,12 @@ int init_ring(io_uring& ring, unsigned& flags, unsigned& cq_entries) noexcept {
     }
     unsigned sq = sq_size;
     unsigned cq = cq_size;
+    if (const char* n = std::getenv("COIO_URING_ENTRIES")) {
+        const unsigned long v = std::strtoul(n, nullptr, 10);
+        if (v >= 2 && v <= sq_size) {
+            sq = cq = static_cast<unsigned>(v);
+        }
+    }
     int err = EINVAL;
     for (std::size_t t = first; t < tiers.size(); ++t) {
         const unsigned mode = tiers[t];
