@@ -96,8 +96,8 @@ address address::parse(std::string_view text) {
     if (auto a = try_parse(host, static_cast<std::uint16_t>(port))) {
         return *a;
     }
-    throw std::invalid_argument("coio::address: '" + std::string(text) + "': '" + std::string(host) +
-                                "' is not a numeric IPv4 or IPv6 address");
+    throw std::invalid_argument("coio::address: '" + std::string(text) + "': '" +
+                                std::string(host) + "' is not a numeric IPv4 or IPv6 address");
 }
 
 address address::loopback_v4(std::uint16_t port) noexcept {

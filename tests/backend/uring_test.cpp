@@ -484,7 +484,7 @@ coio::task<> many_reads_in_flight(std::size_t count) {
         readers.push_back(coio::create_task(read_and_echo(&pairs[i].a, 16)));
     }
     co_await coio::yield_now();
-    CHECK(in_flight() == count);            // every read waits at once
+    CHECK(in_flight() == count); // every read waits at once
     // All messages go out at once, without the loop running in between, so
     // that every read completes in one burst (which overflows a small CQ).
     // Reverse order, to mix things up.
