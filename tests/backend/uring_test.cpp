@@ -78,7 +78,8 @@ coio::task<std::string> read_exactly(coio::socket* s, std::size_t n) {
     std::string out;
     std::array<char, 256> buf{};
     while (out.size() < n) {
-        coio::io_result r = co_await s->read_some(std::span(buf.data(), n - out.size()));
+        const std::size_t want = std::min(n - out.size(), buf.size());
+        coio::io_result r = co_await s->read_some(std::span(buf.data(), want));
         REQUIRE(r.ok());
         out.append(buf.data(), r.bytes);
     }
