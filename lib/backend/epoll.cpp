@@ -47,6 +47,14 @@ int perform(io_op& op) noexcept {
             ::send(op.m_fd, op.m_buf, std::min<std::size_t>(op.m_len, INT_MAX), MSG_NOSIGNAL);
         return n >= 0 ? static_cast<int>(n) : -errno;
     }
+    case op_code::recvmsg: {
+        ssize_t n = ::recvmsg(op.m_fd, static_cast<msghdr*>(op.m_buf), 0);
+        return n >= 0 ? static_cast<int>(n) : -errno;
+    }
+    case op_code::sendmsg: {
+        ssize_t n = ::sendmsg(op.m_fd, static_cast<const msghdr*>(op.m_buf), MSG_NOSIGNAL);
+        return n >= 0 ? static_cast<int>(n) : -errno;
+    }
     case op_code::accept: {
         socklen_t len = *op.m_addr_len;
         int fd = ::accept4(op.m_fd, static_cast<sockaddr*>(op.m_addr), &len,
@@ -80,7 +88,7 @@ int perform(io_op& op) noexcept {
 }
 
 bool is_write_side(op_code c) noexcept {
-    return c == op_code::send || c == op_code::connect;
+    return c == op_code::send || c == op_code::sendmsg || c == op_code::connect;
 }
 
 class epoll_backend final : public backend {

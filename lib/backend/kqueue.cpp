@@ -141,6 +141,14 @@ int perform(io_op& op) noexcept {
         ssize_t n = ::send(op.m_fd, op.m_buf, std::min<std::size_t>(op.m_len, INT_MAX), send_flags);
         return n >= 0 ? static_cast<int>(n) : -errno;
     }
+    case op_code::recvmsg: {
+        ssize_t n = ::recvmsg(op.m_fd, static_cast<msghdr*>(op.m_buf), 0);
+        return n >= 0 ? static_cast<int>(n) : -errno;
+    }
+    case op_code::sendmsg: {
+        ssize_t n = ::sendmsg(op.m_fd, static_cast<const msghdr*>(op.m_buf), send_flags);
+        return n >= 0 ? static_cast<int>(n) : -errno;
+    }
     case op_code::accept:
         return accept_socket(op);
     case op_code::connect: {
@@ -166,7 +174,7 @@ int perform(io_op& op) noexcept {
 }
 
 bool is_write_side(op_code c) noexcept {
-    return c == op_code::send || c == op_code::connect;
+    return c == op_code::send || c == op_code::sendmsg || c == op_code::connect;
 }
 
 // Bits of entry::filters: which filters are registered for the fd.

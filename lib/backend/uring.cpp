@@ -101,7 +101,7 @@ std::uint64_t this_thread_serial() noexcept {
 }
 
 bool is_write_side(op_code c) noexcept {
-    return c == op_code::send || c == op_code::connect;
+    return c == op_code::send || c == op_code::sendmsg || c == op_code::connect;
 }
 
 // What a kernel must have for this backend, or why not.
@@ -464,6 +464,12 @@ private:
             break;
         case op_code::send:
             io_uring_prep_send(sqe, op.m_fd, op.m_buf, len, MSG_NOSIGNAL);
+            break;
+        case op_code::recvmsg:
+            io_uring_prep_recvmsg(sqe, op.m_fd, static_cast<msghdr*>(op.m_buf), 0);
+            break;
+        case op_code::sendmsg:
+            io_uring_prep_sendmsg(sqe, op.m_fd, static_cast<const msghdr*>(op.m_buf), MSG_NOSIGNAL);
             break;
         case op_code::accept:
             io_uring_prep_accept(sqe, op.m_fd, static_cast<sockaddr*>(op.m_addr), op.m_addr_len,

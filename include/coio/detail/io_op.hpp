@@ -17,6 +17,11 @@ enum class op_code : std::uint8_t {
     connect, // addr/addr_len hold the target; result is 0
     recv,    // buf/len; result is the byte count, 0 at EOF
     send,    // buf/len; result is the byte count
+    // buf points to a msghdr (prepared by lib/net, opaque here) whose iovecs,
+    // name and control areas live as long as the op; result is the byte count.
+    // Datagram sockets use these: the msghdr carries the peer address.
+    recvmsg,
+    sendmsg,
 };
 
 struct io_op {
