@@ -66,10 +66,11 @@ int prepare_socket(int fd) noexcept {
     return 0;
 }
 
+namespace {
 // Without SOCK_CLOEXEC a fork+exec on another thread between socket() and
 // prepare_socket() can inherit the fd; macOS offers no atomic alternative.
-int open_stream_socket(int family) noexcept {
-    int fd = ::socket(family, SOCK_STREAM | COIO_SOCK_FLAGS, 0);
+int open_socket(int family, int type) noexcept {
+    int fd = ::socket(family, type | COIO_SOCK_FLAGS, 0);
     if (fd < 0) {
         return -errno;
     }
@@ -80,6 +81,15 @@ int open_stream_socket(int family) noexcept {
     }
 #endif
     return fd;
+}
+} // namespace
+
+int open_stream_socket(int family) noexcept {
+    return open_socket(family, SOCK_STREAM);
+}
+
+int open_datagram_socket(int family) noexcept {
+    return open_socket(family, SOCK_DGRAM);
 }
 
 int open_stream_socket_pair(int (&fds)[2]) noexcept {

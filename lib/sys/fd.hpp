@@ -44,6 +44,8 @@ std::string errno_message(std::string_view op, int e);
 // socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC). Returns fd or -errno.
 // Where socket() takes no such flags (macOS), prepare_socket sets them after.
 int open_stream_socket(int family) noexcept;
+// The same with SOCK_DGRAM (UDP for AF_INET/AF_INET6).
+int open_datagram_socket(int family) noexcept;
 
 // socketpair(AF_UNIX, SOCK_STREAM) with both ends set up as open_stream_socket
 // sets up its socket. Returns 0 or -errno.

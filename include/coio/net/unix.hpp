@@ -1,0 +1,127 @@
+// coio/net/unix.hpp - Unix-domain stream sockets (asyncio's
+// open_unix_connection and start_unix_server).
+//
+//   coio::unix_server srv = co_await coio::start_unix_server(handler, "/run/app.sock");
+//   auto [reader, writer] = co_await coio::open_unix_connection("/run/app.sock");
+//
+// A path is a filesystem path, or on Linux a name in the abstract namespace
+// when it starts with '\0' ("\0app": no file is created, nothing to remove).
+// A path holds at most 107 bytes (108 for an abstract name; sun_path's size
+// where that differs): a longer one throws net_error (ENAMETOOLONG) naming it,
+// and a path with a '\0' inside throws std::invalid_argument.
+//
+// Addresses: coio::address holds IPv4/IPv6 only, so on a Unix stream
+// stream_writer::peer_address() and local_address() report an address of
+// family none ("(no address)"). The path is what identifies a Unix socket:
+// unix_server::path(), and for a raw socket local_unix_path() /
+// peer_unix_path() - asyncio's get_extra_info('sockname' / 'peername'),
+// which is "" for an unbound client, as it usually is.
+//
+// The listening socket file (asyncio 3.11 behaviour, checked with python3):
+//  - start_unix_server removes a socket file already at the path (a stale one
+//    from a process that died, or a live server's: as asyncio, it is taken
+//    over); any other kind of file there makes it fail with EADDRINUSE.
+//  - close() removes the file if it is still the one this server created
+//    (asyncio 3.13's cleanup_socket; 3.11 leaves it behind).
+#pragma once
+
+#include <coio/event_loop.hpp>
+#include <coio/net/server.hpp>
+#include <coio/net/socket.hpp>
+#include <coio/net/stream.hpp>
+#include <coio/task.hpp>
+
+#include <memory>
+#include <string>
+#include <type_traits>
+
+namespace coio {
+
+// Connect to the Unix stream socket at path. Throws net_error naming the path:
+// "connect to /tmp/app.sock: No such file or directory".
+task<socket> connect_unix(std::string path);
+
+// asyncio.open_unix_connection: connect_unix wrapped in buffered streams.
+//   auto [reader, writer] = co_await coio::open_unix_connection(path);
+task<stream_pair> open_unix_connection(std::string path, stream_options opts = {});
+
+// The path a Unix socket is bound to / its peer is bound to: "" if unbound,
+// "\0name" for an abstract name. Throws net_error if fd is not a socket.
+[[nodiscard]] std::string local_unix_path(const socket& s);
+[[nodiscard]] std::string peer_unix_path(const socket& s);
+
+namespace detail {
+struct unix_server_state;
+}
+
+struct unix_server_options {
+    int backlog = 1024;
+    stream_options stream; // for handlers that take (stream_reader, stream_writer)
+};
+
+// A listening Unix stream socket with its accept loop: the same interface and
+// the same behaviour as coio::server (server.hpp: each connection its own
+// task; a handler's exception goes to the loop's exception handler; EMFILE
+// pauses accepting with a backoff), plus the file handling above.
+class unix_server {
+public:
+    unix_server() noexcept = default;
+    explicit unix_server(std::shared_ptr<detail::unix_server_state> st) noexcept
+        : m_state(std::move(st)) {}
+    unix_server(unix_server&&) noexcept = default;
+    unix_server& operator=(unix_server&& o) noexcept {
+        if (this != &o) {
+            close();
+            m_state = std::move(o.m_state);
+        }
+        return *this;
+    }
+    unix_server(const unix_server&) = delete;
+    unix_server& operator=(const unix_server&) = delete;
+    ~unix_server() { close(); }
+
+    // The path given to start_unix_server.
+    [[nodiscard]] const std::string& path() const noexcept;
+    [[nodiscard]] bool is_serving() const noexcept;
+    [[nodiscard]] server_stats stats() const noexcept;
+
+    // Stop accepting, close the listening socket and remove its file (see
+    // above). Connection tasks already running go on. Idempotent.
+    void close() noexcept;
+    // Suspend until close() is called (by another task).
+    task<> serve_forever();
+    // Suspend until the server is closed and every connection task has ended.
+    task<> wait_closed();
+
+private:
+    std::shared_ptr<detail::unix_server_state> m_state;
+};
+
+namespace detail {
+task<unix_server> start_unix_server_impl(connection_fn fn, std::string path,
+                                         unix_server_options opts);
+} // namespace detail
+
+// asyncio.start_unix_server(cb, path): listen on path and run
+// handler(stream_reader, stream_writer) or handler(socket) for each
+// connection (copied once and shared, as start_server does). Throws
+// net_error naming the path if it cannot bind or listen.
+template <class Handler>
+task<unix_server> start_unix_server(Handler handler, std::string path,
+                                    unix_server_options opts = {}) {
+    auto h = std::make_shared<Handler>(std::move(handler));
+    detail::connection_fn fn;
+    if constexpr (std::is_invocable_v<Handler&, stream_reader, stream_writer>) {
+        fn = [h, so = opts.stream](socket s) {
+            return detail::run_stream_handler(h, std::move(s), so);
+        };
+    } else {
+        static_assert(std::is_invocable_v<Handler&, socket>,
+                      "start_unix_server: the handler must be callable as handler(stream_reader, "
+                      "stream_writer) or handler(socket), returning coio::task<>");
+        fn = [h](socket s) { return detail::run_handler(h, std::move(s)); };
+    }
+    return detail::start_unix_server_impl(std::move(fn), std::move(path), opts);
+}
+
+} // namespace coio

@@ -1,0 +1,287 @@
+// tests/net/unix_test.cpp - Unix-domain stream sockets: open_unix_connection
+// and start_unix_server with streams and raw sockets, the socket file (stale
+// file removed before bind, own file removed on close), paths too long or
+// missing, the abstract namespace. Socket paths live in a fresh mkdtemp
+// directory per test.
+#include "net/net_support.hpp"
+
+#include <coio/net/unix.hpp>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <system_error>
+#include <vector>
+
+using coio::test::run_clean;
+
+namespace {
+
+// A directory of its own under $TMPDIR or /tmp, removed (with what is left in
+// it) at the end of the test.
+class temp_dir {
+public:
+    temp_dir() {
+        const char* base = std::getenv("TMPDIR");
+        std::string tmpl =
+            std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/coio-unix-XXXXXX";
+        std::vector<char> buf(tmpl.begin(), tmpl.end());
+        buf.push_back('\0');
+        REQUIRE(::mkdtemp(buf.data()) != nullptr);
+        m_path = buf.data();
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+    ~temp_dir() {
+        for (const char* name : {"s.sock", "other"}) {
+            ::unlink((m_path + "/" + name).c_str());
+        }
+        ::rmdir(m_path.c_str());
+    }
+    [[nodiscard]] std::string file(const char* name) const { return m_path + "/" + name; }
+
+private:
+    std::string m_path;
+};
+
+bool is_socket_file(const std::string& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+bool exists(const std::string& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0;
+}
+
+coio::task<> line_echo(coio::stream_reader r, coio::stream_writer w) {
+    for (;;) {
+        std::string line = co_await r.readline();
+        if (line.empty()) {
+            break;
+        }
+        w.write(line);
+        co_await w.drain();
+    }
+    w.close();
+    co_await w.wait_closed();
+}
+
+// --- echo -----------------------------------------------------------------------------
+
+coio::task<std::vector<std::string>> talk(std::string path, int id) {
+    coio::stream_pair p = co_await coio::open_unix_connection(path);
+    std::vector<std::string> got;
+    for (int i = 0; i < 3; ++i) {
+        p.writer.write("client " + std::to_string(id) + " line " + std::to_string(i) + "\n");
+        co_await p.writer.drain();
+        std::string line = co_await p.reader.readline();
+        got.push_back(line);
+    }
+    p.writer.write_eof();
+    std::string last = co_await p.reader.readline();
+    got.push_back(last.empty() ? "<eof>" : last);
+    p.writer.close();
+    co_await p.writer.wait_closed();
+    co_return got;
+}
+
+coio::task<> stream_echo(std::string path) {
+    coio::unix_server srv = co_await coio::start_unix_server(line_echo, path);
+    CHECK(srv.path() == path);
+    CHECK(srv.is_serving());
+    CHECK(is_socket_file(path) == (path.front() != '\0'));
+
+    std::vector<coio::task<std::vector<std::string>>> clients;
+    for (int id = 0; id < 4; ++id) {
+        clients.push_back(talk(path, id));
+    }
+    std::vector<std::vector<std::string>> all = co_await coio::gather(std::move(clients));
+    for (int id = 0; id < 4; ++id) {
+        const std::string head = "client " + std::to_string(id) + " line ";
+        const std::vector<std::string> expected = {head + "0\n", head + "1\n", head + "2\n",
+                                                   "<eof>"};
+        CHECK(all[static_cast<std::size_t>(id)] == expected);
+    }
+    CHECK(srv.stats().accepted == 4);
+    srv.close();
+    co_await srv.wait_closed();
+    CHECK_FALSE(srv.is_serving());
+    CHECK(srv.stats().active == 0);
+}
+
+TEST_CASE("a Unix stream server echoes lines to open_unix_connection clients", "[net][unix]") {
+    temp_dir dir;
+    run_clean(stream_echo(dir.file("s.sock")));
+}
+
+TEST_CASE("a server in the abstract namespace works and creates no file", "[net][unix]") {
+    // A name unique to this process and test run.
+    std::string name = std::string(1, '\0') + "coio-test-" + std::to_string(::getpid()) + "-" +
+                       std::to_string(std::rand());
+    run_clean(stream_echo(name));
+}
+
+// --- raw sockets and paths -------------------------------------------------------------
+
+coio::task<> raw_handler(coio::socket s) {
+    // The peer is an unbound client: no path (asyncio's peername '').
+    std::string line = local_unix_path(s) + "|" + peer_unix_path(s) + "|" +
+                       (coio::test::is_nonblocking(s.native_handle()) ? "nb" : "blocking") +
+                       (coio::test::is_cloexec(s.native_handle()) ? ",cloexec" : "");
+    co_await s.write_all(line);
+}
+
+coio::task<> raw_sockets(std::string path) {
+    coio::unix_server srv = co_await coio::start_unix_server(raw_handler, path);
+    coio::socket c = co_await coio::connect_unix(path);
+    CHECK(coio::test::is_nonblocking(c.native_handle()));
+    CHECK(coio::test::is_cloexec(c.native_handle()));
+    CHECK(coio::peer_unix_path(c) == path);
+    CHECK(coio::local_unix_path(c).empty());
+    std::string got;
+    std::array<char, 512> buf{};
+    for (;;) {
+        coio::io_result r = co_await c.read_some(buf);
+        if (!r) {
+            CHECK(r.status == coio::io_status::eof);
+            break;
+        }
+        got.append(buf.data(), r.bytes);
+    }
+    CHECK(got == path + "||nb,cloexec");
+
+    // Streams over a Unix socket have no IP address (documented in unix.hpp).
+    coio::stream_pair p = co_await coio::open_unix_connection(path);
+    CHECK(p.writer.peer_address().empty());
+    CHECK(p.writer.local_address().to_string() == "(no address)");
+    p.writer.close();
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+TEST_CASE("raw Unix sockets are non-blocking and close-on-exec and report their paths",
+          "[net][unix]") {
+    temp_dir dir;
+    run_clean(raw_sockets(dir.file("s.sock")));
+}
+
+coio::task<std::string> start_error(std::string path) {
+    try {
+        coio::unix_server srv = co_await coio::start_unix_server(line_echo, path);
+    } catch (const coio::net_error& e) {
+        co_return std::string(e.what()) + " [" + std::to_string(e.code().value()) + "]";
+    }
+    co_return "no error";
+}
+
+coio::task<std::string> connect_error(std::string path) {
+    try {
+        coio::stream_pair p = co_await coio::open_unix_connection(path);
+    } catch (const coio::net_error& e) {
+        co_return std::string(e.what()) + " [" + std::to_string(e.code().value()) + "]";
+    }
+    co_return "no error";
+}
+
+TEST_CASE("a path too long for a Unix socket throws net_error naming the path", "[net][unix]") {
+    const std::string path = "/tmp/" + std::string(110, 'p');
+    const std::string expected = path + " (115 bytes; a Unix socket path holds at most 107): " +
+                                 std::strerror(ENAMETOOLONG) + " [" + std::to_string(ENAMETOOLONG) +
+                                 "]";
+    CHECK(run_clean(start_error(path)) == "bind " + expected);
+    CHECK(run_clean(connect_error(path)) == "connect to " + expected);
+    // 107 bytes is the most a file path may have; it gets as far as the file system.
+    const std::string longest = "/nonexistent-dir/" + std::string(90, 'q');
+    REQUIRE(longest.size() == 107);
+    CHECK(run_clean(connect_error(longest)) == "connect to " + longest + ": " +
+                                                   std::strerror(ENOENT) + " [" +
+                                                   std::to_string(ENOENT) + "]");
+}
+
+TEST_CASE("connecting to a missing path throws net_error naming the path", "[net][unix]") {
+    temp_dir dir;
+    const std::string path = dir.file("s.sock");
+    CHECK(run_clean(connect_error(path)) == "connect to " + path + ": " + std::strerror(ENOENT) +
+                                                " [" + std::to_string(ENOENT) + "]");
+}
+
+TEST_CASE("a path with a NUL inside is rejected", "[net][unix]") {
+    const std::string path = std::string("/tmp/a") + '\0' + "b";
+    CHECK_THROWS_AS(run_clean(connect_error(path)), std::invalid_argument);
+}
+
+// --- the socket file --------------------------------------------------------------------
+
+coio::task<> close_removes(std::string path) {
+    coio::unix_server srv = co_await coio::start_unix_server(line_echo, path);
+    CHECK(is_socket_file(path));
+    srv.close();
+    CHECK_FALSE(exists(path));
+    co_await srv.wait_closed();
+}
+
+TEST_CASE("closing a Unix server removes its socket file", "[net][unix]") {
+    temp_dir dir;
+    run_clean(close_removes(dir.file("s.sock")));
+}
+
+coio::task<> close_keeps_replacement(std::string path, std::string other) {
+    coio::unix_server srv = co_await coio::start_unix_server(line_echo, path);
+    // Someone replaced the file meanwhile: close() must not remove theirs.
+    FILE* f = std::fopen(other.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fclose(f);
+    REQUIRE(::rename(other.c_str(), path.c_str()) == 0);
+    srv.close();
+    CHECK(exists(path));
+    CHECK_FALSE(is_socket_file(path));
+    co_await srv.wait_closed();
+}
+
+TEST_CASE("closing a Unix server leaves a file that replaced its socket file", "[net][unix]") {
+    temp_dir dir;
+    run_clean(close_keeps_replacement(dir.file("s.sock"), dir.file("other")));
+}
+
+// A socket file left behind by a process that died: bound, never removed.
+void make_stale_socket_file(const std::string& path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
+    ::close(fd);
+    REQUIRE(is_socket_file(path));
+}
+
+TEST_CASE("a stale socket file is replaced, as asyncio does; another kind of file is not",
+          "[net][unix]") {
+    temp_dir dir;
+    const std::string path = dir.file("s.sock");
+    make_stale_socket_file(path);
+    // Nobody listens there: connecting is refused.
+    std::string refused = run_clean(connect_error(path));
+    CHECK(refused == "connect to " + path + ": " + std::strerror(ECONNREFUSED) + " [" +
+                         std::to_string(ECONNREFUSED) + "]");
+    run_clean(stream_echo(path));
+    CHECK_FALSE(exists(path));
+
+    // A regular file is left alone: bind fails with EADDRINUSE naming the path.
+    FILE* f = std::fopen(path.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fclose(f);
+    CHECK(run_clean(start_error(path)) == "bind " + path + ": " + std::strerror(EADDRINUSE) + " [" +
+                                              std::to_string(EADDRINUSE) + "]");
+    CHECK(exists(path));
+}
+
+} // namespace
