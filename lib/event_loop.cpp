@@ -78,7 +78,7 @@ event_loop::~event_loop() {
                 std::fprintf(stderr,
                              "coio: task '%s' never finished and a handle to it outlives its "
                              "loop; its frame is leaked\n",
-                             r->m_name.c_str());
+                             r->name().c_str());
             }
             continue;
         }
@@ -201,7 +201,9 @@ void event_loop::start_root(detail::root_base& r, std::string name) {
     r.m_loop = this;
     r.m_slot = &r.m_own_slot;
     r.m_id = ++im.m_next_id;
-    r.m_name = name.empty() ? "task-" + std::to_string(r.m_id) : std::move(name);
+    if (!name.empty()) {
+        r.m_name = std::move(name);
+    }
     im.link(r);
     ++im.m_tasks;
     ++im.m_frames;
@@ -251,10 +253,15 @@ bool event_loop::run_once(const detail::root_base* main) {
         im.take_remote();
     }
     // 3. Fire due timers (in deadline order); they post their waiters.
-    im.fire_timers();
+    if (!im.m_timers.empty()) {
+        im.fire_timers();
+    }
     // 4. Run the callbacks, then every handle that is ready now. Handles posted
-    //    while this runs wait for the next iteration, after the next I/O poll.
-    im.run_callbacks();
+    //    while this runs wait for the next iteration, after the next I/O poll
+    //    (so yield_now is asyncio.sleep(0): one whole iteration).
+    if (!im.m_callbacks.empty()) {
+        im.run_callbacks();
+    }
     for (std::size_t n = m_ready.size(); n > 0 && !(main != nullptr && main->m_done); --n) {
         std::coroutine_handle<> h = m_ready.pop();
         reset_guards();
@@ -320,9 +327,9 @@ void root_release(root_base& r) noexcept {
     // The loop is gone (the handle outlived it).
     if (--r.m_refs == 0) {
         if (r.m_done && r.m_exception && !r.m_retrieved && !r.cancelled()) {
-            std::string msg = "task '" + r.m_name +
+            std::string msg = "task '" + r.name() +
                               "' raised an exception nobody retrieved: " + describe(r.m_exception);
-            default_handler({msg, r.m_name, r.m_exception});
+            default_handler({msg, r.name(), r.m_exception});
         }
         r.m_self.destroy();
     }
@@ -365,9 +372,9 @@ void loop_impl::unlink(root_base& r) noexcept {
 void loop_impl::destroy_root(root_base& r) noexcept {
     unlink(r);
     if (r.m_exception && !r.m_retrieved && !r.cancelled()) {
-        std::string msg = "task '" + r.m_name +
+        std::string msg = "task '" + r.name() +
                           "' raised an exception nobody retrieved: " + describe(r.m_exception);
-        m_loop.call_exception_handler({msg, r.m_name, r.m_exception});
+        m_loop.call_exception_handler({msg, r.name(), r.m_exception});
     }
     r.m_self.destroy();
 }

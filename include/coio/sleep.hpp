@@ -95,7 +95,11 @@ public:
         if (m_slot != nullptr && m_slot->requested()) {
             return false;
         }
-        event_loop::running().post(h);
+        if (loop_core* loop = loop_of(h)) {
+            loop->post(h);
+        } else {
+            event_loop::running().post(h);
+        }
         return true;
     }
     void await_resume() const {

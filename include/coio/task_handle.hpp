@@ -49,7 +49,7 @@ public:
     [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(m_h); }
     [[nodiscard]] bool done() const noexcept { return p().m_done; }
     [[nodiscard]] bool cancelled() const noexcept { return p().cancelled(); }
-    [[nodiscard]] std::string_view name() const noexcept { return p().m_name; }
+    [[nodiscard]] std::string_view name() const { return p().name(); }
     [[nodiscard]] std::uint64_t id() const noexcept { return p().m_id; }
 
     // Ask the task to stop: its current or next co_await throws
@@ -170,8 +170,7 @@ private:
     }
     void require_done() const {
         if (!p().m_done) {
-            throw std::logic_error("coio::task_handle: task '" + std::string(p().m_name) +
-                                   "' has not finished");
+            throw std::logic_error("coio::task_handle: task '" + p().name() + "' has not finished");
         }
     }
     decltype(auto) get() const {

@@ -161,13 +161,18 @@ std::string address::host() const {
 }
 
 std::string address::to_string() const {
-    if (is_v6()) {
-        return "[" + host() + "]:" + std::to_string(port());
+    if (empty()) {
+        return "(no address)";
     }
-    if (is_v4()) {
-        return host() + ":" + std::to_string(port());
-    }
-    return "(no address)";
+    // Appended piece by piece: g++ 12 at -O3 warns falsely (-Wrestrict, GCC
+    // bug 105329) on `"[" + std::string`.
+    std::string out;
+    out.reserve(64);
+    out += is_v6() ? "[" : "";
+    out += host();
+    out += is_v6() ? "]:" : ":";
+    out += std::to_string(port());
+    return out;
 }
 
 bool operator==(const address& a, const address& b) noexcept {

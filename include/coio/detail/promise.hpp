@@ -2,9 +2,11 @@
 #pragma once
 
 #include <coio/detail/cancel_slot.hpp>
+#include <coio/detail/frame_alloc.hpp>
 #include <coio/detail/loop_core.hpp>
 
 #include <coroutine>
+#include <cstddef>
 #include <type_traits>
 
 namespace coio::detail {
@@ -13,6 +15,10 @@ namespace coio::detail {
 // awaiters deep in a chain reach the loop and the chain's cancel slot without a
 // thread_local lookup. Both are null for a task awaited by a foreign coroutine.
 struct promise_base {
+    // Frames come from the per-thread frame cache (frame_alloc.hpp).
+    static void* operator new(std::size_t size) { return frame_alloc(size); }
+    static void operator delete(void* p, std::size_t size) noexcept { frame_free(p, size); }
+
     std::coroutine_handle<> m_continuation;
     loop_core* m_loop = nullptr;
     cancel_slot* m_slot = nullptr;

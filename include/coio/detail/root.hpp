@@ -49,6 +49,14 @@ public:
     static final_awaiter final_suspend() noexcept { return {}; }
 
     [[nodiscard]] bool cancelled() const noexcept;
+    // The name given to create_task, or "task-<id>". The default is formatted
+    // on first use: creating a task does not pay for a string.
+    [[nodiscard]] const std::string& name() {
+        if (m_name.empty()) {
+            m_name = "task-" + std::to_string(m_id);
+        }
+        return m_name;
+    }
 
     cancel_slot m_own_slot;
     event_loop* m_owner = nullptr; // null once the loop is gone
@@ -57,7 +65,7 @@ public:
     std::coroutine_handle<> m_self;
     task_waiter* m_waiters = nullptr;
     std::exception_ptr m_exception;
-    std::string m_name;
+    std::string m_name; // empty until name() formats the default
     std::uint64_t m_id = 0;
     std::uint32_t m_refs = 1;
     bool m_done = false;
