@@ -2,14 +2,16 @@
 // loop behind start_unix_server.
 //
 // coio::address is sized for IPv4/IPv6 (28 bytes; it sits in per-connection
-// structures), so a sockaddr_un (110 bytes) never goes through it: the connect
-// and accept awaiters here keep their own sockaddr_un, in the frame of the
-// coroutine that awaits them, for as long as the backend may use it.
+// structures), so a sockaddr_un (110 bytes) never goes through it: the accept
+// awaiter here keeps its own sockaddr_un, in the frame of the coroutine that
+// awaits it, for as long as the backend may use it; connect is a plain call
+// (see connect_unix).
 #include "sys/fd.hpp"
 
 #include <coio/detail/io_awaiter.hpp>
 #include <coio/detail/wait_queue.hpp>
 #include <coio/net/unix.hpp>
+#include <coio/sleep.hpp>
 #include <coio/timeout.hpp>
 
 #include <sys/socket.h>
@@ -82,20 +84,6 @@ std::string path_of(const sockaddr_un& sa, socklen_t len) {
     return std::string(sa.sun_path, n);
 }
 
-class unix_connect_awaiter : public detail::io_awaiter_base {
-public:
-    unix_connect_awaiter(int fd, const unix_address& to) noexcept : m_to(to) {
-        m_op.m_code = detail::op_code::connect;
-        m_op.m_fd = fd;
-        m_op.m_addr = &m_to.sa;
-        m_op.m_addr_len = &m_to.len;
-    }
-    io_result await_resume() { return detail::make_io_result(take_result(), 0); }
-
-private:
-    unix_address m_to;
-};
-
 // Accept with room for a whole sockaddr_un, so the kernel never truncates it
 // and the reported length never exceeds the buffer.
 class unix_accept_awaiter : public detail::io_awaiter_base {
@@ -134,14 +122,29 @@ socket open_unix_socket(const std::string& path) {
 
 } // namespace
 
+// A Unix-domain connect never waits for the peer: it succeeds, fails, or - when
+// the listener's backlog is full - fails with EAGAIN on a non-blocking socket,
+// and nothing signals when room appears (the socket even polls writable), so
+// the backends cannot wait for it: epoll would park the op forever, io_uring
+// returns EAGAIN. So the connect is called here, and a full backlog is waited
+// out with a short backoff (1 ms doubling to 100 ms), as a blocking connect
+// waits; sleep is a cancellation point and wait_for bounds it.
 task<socket> connect_unix(std::string path) {
+    using namespace std::chrono_literals;
     const unix_address to = make_unix_address(path, "connect to");
     socket s = open_unix_socket(path);
-    io_result r = co_await unix_connect_awaiter(s.native_handle(), to);
-    if (!r) {
-        throw net_error(r.error, "connect to " + display(path));
+    std::chrono::milliseconds backoff = 1ms;
+    for (;;) {
+        if (::connect(s.native_handle(), reinterpret_cast<const sockaddr*>(&to.sa), to.len) == 0) {
+            co_return s;
+        }
+        const int e = errno;
+        if (e != EAGAIN && e != EINTR) {
+            detail::throw_net_error(e, "connect to", display(path));
+        }
+        co_await sleep(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(100ms));
     }
-    co_return s;
 }
 
 task<stream_pair> open_unix_connection(std::string path, stream_options opts) {

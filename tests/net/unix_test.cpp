@@ -218,6 +218,57 @@ TEST_CASE("a path with a NUL inside is rejected", "[net][unix]") {
     CHECK_THROWS_AS(run_clean(connect_error(path)), std::invalid_argument);
 }
 
+// (task_handle<T> needs a copyable T even when moved from: keep the socket here.)
+coio::task<> connect_into(std::string path, coio::socket* out) {
+    *out = co_await coio::connect_unix(std::move(path));
+}
+
+// Regression (epoll): a connect to a listener whose backlog was full parked in
+// the backend forever (nothing signals room), while io_uring returned EAGAIN.
+coio::task<> full_backlog(std::string path) {
+    int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    REQUIRE(lfd >= 0);
+    coio::socket listener(lfd);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::bind(lfd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
+    REQUIRE(::listen(lfd, 0) == 0); // room for one pending connection
+    coio::socket first = co_await coio::connect_unix(path);
+
+    coio::socket s2;
+    coio::socket s3;
+    coio::task_handle<> second = coio::create_task(connect_into(path, &s2));
+    coio::task_handle<> third = coio::create_task(connect_into(path, &s3));
+    for (int i = 0; i < 3; ++i) {
+        co_await coio::yield_now();
+    }
+    CHECK_FALSE(second.done()); // waiting for room, as a blocking connect would
+    CHECK_FALSE(third.done());
+    CHECK(third.cancel());
+    bool cancelled = false;
+    try {
+        co_await third;
+    } catch (const coio::cancelled_error&) {
+        cancelled = true;
+    }
+    CHECK(cancelled);
+    CHECK_FALSE(s3.is_open());
+
+    coio::socket accepted(::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    REQUIRE(accepted.is_open());
+    co_await second;
+    CHECK(s2.is_open());
+    CHECK(coio::peer_unix_path(s2) == path);
+    ::unlink(path.c_str());
+}
+
+TEST_CASE("connecting to a Unix listener with a full backlog waits for room and can be cancelled",
+          "[net][unix]") {
+    temp_dir dir;
+    run_clean(full_backlog(dir.file("s.sock")));
+}
+
 // --- the socket file --------------------------------------------------------------------
 
 coio::task<> close_removes(std::string path) {

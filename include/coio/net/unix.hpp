@@ -38,7 +38,11 @@
 namespace coio {
 
 // Connect to the Unix stream socket at path. Throws net_error naming the path:
-// "connect to /tmp/app.sock: No such file or directory".
+// "connect to /tmp/app.sock: No such file or directory" (ECONNREFUSED: a
+// socket file nobody listens on). While the listener's backlog is full it
+// waits for room, retrying with a backoff of 1 ms doubling to 100 ms, as a
+// blocking connect would (asyncio reports such a socket as connected when it
+// is not); bound it with wait_for, cancel it like any await.
 task<socket> connect_unix(std::string path);
 
 // asyncio.open_unix_connection: connect_unix wrapped in buffered streams.
