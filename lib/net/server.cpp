@@ -1,4 +1,6 @@
 // lib/net/server.cpp - the accept loop behind start_server.
+#include "exception_text.hpp"
+
 #include <coio/detail/timer.hpp>
 #include <coio/detail/wait_queue.hpp>
 #include <coio/event_loop.hpp>
@@ -121,12 +123,27 @@ bool out_of_resources(int e) noexcept {
     return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
 }
 
-task<> serve_connection(std::shared_ptr<server_state> st, socket s) {
+// One connection's task. It is created without a name (a name string per
+// connection would be the accept path's only allocation besides the frames);
+// a handler's exception is reported here instead, naming the peer.
+task<> serve_connection(std::shared_ptr<server_state> st, socket s, address peer) {
     struct ended {
         server_state& st;
         ~ended() { st.connection_ended(); }
     } guard{*st};
-    co_await st->m_fn(std::move(s));
+    std::exception_ptr failure;
+    try {
+        co_await st->m_fn(std::move(s));
+    } catch (const cancelled_error&) {
+        throw;
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    if (failure) {
+        const std::string name = "connection from " + peer.to_string();
+        const std::string msg = name + ": the handler raised " + describe_exception(failure);
+        st->m_loop->call_exception_handler({msg, name, failure});
+    }
 }
 
 task<> accept_loop(std::shared_ptr<server_state> st) {
@@ -142,8 +159,7 @@ task<> accept_loop(std::shared_ptr<server_state> st) {
                 ::setsockopt(r.sock.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             }
             ++st->m_stats.active;
-            st->m_loop->create_task(serve_connection(st, std::move(r.sock)),
-                                    "connection from " + r.peer.to_string());
+            st->m_loop->create_task(serve_connection(st, std::move(r.sock), r.peer));
             continue;
         }
         if (st->m_closed || r.status == io_status::cancelled) {

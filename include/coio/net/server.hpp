@@ -9,8 +9,11 @@
 // as asyncio's start_server) or `handler(socket)` (raw socket) as its own
 // task. The handler is a function or function object returning task<void>; it is copied
 // once and kept alive (shared) until the last connection task using it ends,
-// so a stateful handler is safe. A handler's exception goes to the loop's
-// exception handler and does not affect the server.
+// so a stateful handler is safe. The handler takes its arguments by value (a
+// coroutine's reference parameters would dangle: the streams and the socket
+// are moved into the handler's frame, nothing else holds them). A handler's
+// exception goes to the loop's exception handler, with the task name
+// "connection from <peer>", and does not affect the server.
 //
 // Running out of fds (EMFILE, ENFILE, ENOBUFS, ENOMEM) on accept pauses
 // accepting - reported once to the exception handler - and retries after a
@@ -85,6 +88,10 @@ private:
 };
 
 namespace detail {
+// Makes the handler's task for one accepted socket. The server's state owns
+// the function (and with it the handler object), and each connection task
+// keeps the state alive, so the handler's own frame is the only one per
+// connection besides the server's connection task: no adapter coroutine.
 using connection_fn = std::function<task<>(socket)>;
 task<server> start_server_impl(connection_fn fn, address at, server_options opts);
 
@@ -109,13 +116,14 @@ task<server> start_server(Handler handler, std::string host, std::uint16_t port,
     detail::connection_fn fn;
     if constexpr (std::is_invocable_v<Handler&, stream_reader, stream_writer>) {
         fn = [h, so = opts.stream](socket s) {
-            return detail::run_stream_handler(h, std::move(s), so);
+            stream_pair p = make_streams(std::move(s), so);
+            return (*h)(std::move(p.reader), std::move(p.writer));
         };
     } else {
         static_assert(std::is_invocable_v<Handler&, socket>,
                       "start_server: the handler must be callable as handler(stream_reader, "
                       "stream_writer) or handler(socket), returning coio::task<>");
-        fn = [h](socket s) { return detail::run_handler(h, std::move(s)); };
+        fn = [h](socket s) { return (*h)(std::move(s)); };
     }
     return detail::start_server_impl(std::move(fn), address::parse(host, port), opts);
 }
