@@ -435,7 +435,7 @@ coio::task<> python_client() {
     // checks each echo; if it dies early the timeout ends this side.
     int echoed = 0;
     try {
-        echoed = co_await coio::wait_for(echo_n(&s, 20), 20s);
+        echoed = co_await coio::wait_for(echo_n(&s, 20), 60s);
     } catch (const coio::timeout_error&) {
         echoed = -1;
     }
