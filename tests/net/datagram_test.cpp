@@ -246,12 +246,13 @@ TEST_CASE("a connected socket sends and receives with its peer only", "[net][udp
 }
 
 coio::task<> refused() {
-    // A port nobody listens on: bind one, note it, close it.
-    coio::address gone;
-    {
-        coio::datagram_socket tmp = bound_udp();
-        gone = tmp.local_address();
-    }
+    // A port that refuses us and that nobody else can take meanwhile: it stays
+    // bound, by a socket connected to another peer, so the kernel finds no
+    // socket for our datagrams and answers with ICMP port unreachable.
+    coio::datagram_socket other = bound_udp();
+    coio::datagram_socket reserved = bound_udp();
+    reserved.connect(other.local_address());
+    const coio::address gone = reserved.local_address();
     coio::datagram_socket a = bound_udp();
     a.connect(gone);
     coio::datagram_result s = co_await a.send("ping");
