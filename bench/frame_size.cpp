@@ -132,16 +132,15 @@ void print(const char* scenario, const counted& c, const std::string& extra = {}
 
 // The handler of examples/echo_server.cpp, verbatim (tag::echo there).
 coio::task<> echo(coio::socket s) {
-    std::array<char, 4096> buf;
     for (;;) {
-        coio::io_result r = co_await s.read_some(buf);
+        coio::chunk_result r = co_await s.read_chunk(); // a buffer lent by the loop
         if (!r) {
             co_return; // eof, reset: the client is gone
         }
-        if (!co_await s.write_all(std::string_view(buf.data(), r.bytes))) {
+        if (!co_await s.write_all(r.data.view())) {
             co_return;
         }
-    }
+    } // r.data goes back to the loop's pool here
 }
 
 coio::task<int> child(int v) {

@@ -1,7 +1,10 @@
 // echo_server - the seeds' asyncio echo server, in coio.
 //
 // What it shows: start_server with a handler coroutine per connection,
-// read_some / write_all, and that one thread serves thousands of connections.
+// read_chunk / write_all, and that one thread serves thousands of connections.
+// read_chunk reads into a buffer the loop lends only once data is there
+// (io_uring: a provided-buffer ring), so an idle connection holds no read
+// buffer: its handler's frame is a few hundred bytes.
 // Python's version:
 //     async def handle(reader, writer): data = await reader.read(1024) ...
 //     server = await asyncio.start_server(handle, host, port)
@@ -17,7 +20,6 @@
 
 #include <sched.h>
 
-#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -27,16 +29,15 @@ namespace {
 
 // tag::echo[]
 coio::task<> echo(coio::socket s) {
-    std::array<char, 4096> buf;
     for (;;) {
-        coio::io_result r = co_await s.read_some(buf);
+        coio::chunk_result r = co_await s.read_chunk(); // a buffer lent by the loop
         if (!r) {
             co_return; // eof, reset: the client is gone
         }
-        if (!co_await s.write_all(std::string_view(buf.data(), r.bytes))) {
+        if (!co_await s.write_all(r.data.view())) {
             co_return;
         }
-    }
+    } // r.data goes back to the loop's pool here
 }
 
 coio::task<> serve(std::string host, std::uint16_t port) {

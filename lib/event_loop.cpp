@@ -116,6 +116,7 @@ loop_stats event_loop::stats() const noexcept {
     s.timers = im.m_timers.size();
     s.io_in_flight = im.m_in_flight;
     s.registrations = im.m_backend->registrations();
+    s.buffers_out = im.m_backend->buffers_out();
     s.iterations = im.m_iterations;
     return s;
 }

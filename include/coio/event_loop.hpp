@@ -55,6 +55,7 @@ struct loop_stats {
     std::size_t timers = 0;        // pending timers
     std::size_t io_in_flight = 0;  // operations submitted and not completed
     std::size_t registrations = 0; // fds the backend is tracking
+    std::size_t buffers_out = 0;   // pool buffers lent (buffer_lease) or queued for a socket
     std::uint64_t iterations = 0;  // loop iterations so far
 };
 

@@ -8,6 +8,20 @@
 //    the syscall first and only wait on EAGAIN; completion backends (io_uring)
 //    queue the operation. The op, its buffer and its sockaddr stay valid until
 //    the completion (the awaiter lives in a suspended frame).
+//  - recv_pooled (io_op.hpp): the backend supplies the buffer, from a pool
+//    it owns, and lends it with the completion (op.m_buf / m_len = id /
+//    m_addr = this backend as a buffer_pool). A socket waiting for data holds
+//    no buffer. Readiness backends take one only when the fd is readable;
+//    io_uring keeps one multishot recv armed per socket on a provided-buffer
+//    ring, queues what arrives while nobody waits (bounded by the ring) and
+//    completes the next recv_pooled inline from that queue (the one case
+//    where io_uring's submit() returns true); a recv_pooled waiting for data
+//    is parked, not in the kernel, so cancel() and close() complete it
+//    without a kernel round trip (through the next wait()); without ring
+//    support it submits a single-shot recv into a pool buffer. The kernel
+//    only ever writes into pool buffers, never into an awaiter.
+//  - release_buffer(id) (from buffer_pool): a lent buffer comes back. Loop
+//    thread only; every lease ends before the backend is destroyed.
 //  - cancel(op): ask an in-flight op to finish early. Its completion still
 //    comes through the sink, with -ECANCELED or, if the operation won the race,
 //    its real result. Never calls the sink from inside cancel() itself... except
@@ -24,6 +38,8 @@
 //    Sub-millisecond timeouts round up, never down to a busy loop.
 //  - wake(): thread-safe; makes a concurrent or the next wait() return.
 //  - registrations(): fds the backend tracks (0 when every socket is closed).
+//  - buffers_out(): pool buffers lent or queued for a socket (0 when every
+//    socket is closed and every buffer_lease has ended).
 #pragma once
 
 #include <coio/detail/io_op.hpp>
@@ -45,7 +61,7 @@ protected:
     ~completion_sink() = default;
 };
 
-class backend {
+class backend : public buffer_pool {
 public:
     virtual ~backend() = default;
     [[nodiscard]] virtual std::string_view name() const noexcept = 0;
@@ -56,6 +72,7 @@ public:
     virtual void wait(std::chrono::nanoseconds timeout) = 0;
     virtual void wake() noexcept = 0;
     [[nodiscard]] virtual std::size_t registrations() const noexcept = 0;
+    [[nodiscard]] virtual std::size_t buffers_out() const noexcept = 0;
 };
 
 // Backends compiled into this library, in order of preference.

@@ -7,7 +7,33 @@
 // operation retries; EAGAIN again just waits for the next edge. Trying before
 // parking makes edge-triggering race-free: data that arrived before the park
 // is found by the try, data after it raises a new edge.
+//
+// Readiness bits (issue #6): trying first costs an EAGAIN recv per request
+// when the last recv already emptied the socket. So each fd keeps a readable
+// and a writable bit: set by an edge (EPOLLIN / EPOLLRDHUP / EPOLLOUT, and
+// EPOLLERR / EPOLLHUP for both), cleared by EAGAIN, and by a short transfer
+// on a stream socket (recv or send that moved less than asked: TCP and Unix
+// stream sockets move all there is, so the queue was empty or the send buffer
+// full then). An operation whose bit is clear parks without the trial
+// syscall. No edge is lost: bits are only cleared by a syscall that saw the
+// socket drained, and with EPOLLET any data, FIN, error or send space that
+// comes after that raises a new edge (for an fd registered after the clear,
+// EPOLL_CTL_ADD reports the readiness it finds). One exception: a FIN or an
+// error that came with the data. Its edge is the one that announced the data
+// (the reported mask carries EPOLLRDHUP / EPOLLHUP / EPOLLERR), the short read
+// stops at it, and the EOF or error that the next recv would return raises no
+// new edge. So once such an edge was seen on the fd, reads clear the bit only
+// on EAGAIN. (A FIN that comes after the edge was reported raises its own.)
+// Datagram sockets and accept clear only on EAGAIN (a short datagram says
+// nothing about the next one); connect always tries. Unknown socket types
+// count as datagram until the fd is registered (SO_TYPE is read once, then).
+//
+// recv_pooled takes a buffer from the loop's pool (buffer_pool.hpp) only for
+// the recv itself, and gives it back at once on EAGAIN, so a parked reader
+// holds none. If the pool is empty (every buffer lent), the reader stays
+// parked and tries again when release_buffer() brings one back.
 #include "backend/backend.hpp"
+#include "backend/buffer_pool.hpp"
 #include "sys/fd.hpp"
 
 #include <sys/epoll.h>
@@ -18,6 +44,8 @@
 #include <cerrno>
 #include <climits>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <vector>
 
@@ -65,6 +93,8 @@ int perform(io_op& op) noexcept {
         *op.m_addr_len = len;
         return fd;
     }
+    case op_code::recv_pooled:
+        return -EINVAL; // epoll_backend::attempt() handles it
     case op_code::connect: {
         if (op.m_state != connect_in_progress) {
             if (::connect(op.m_fd, static_cast<const sockaddr*>(op.m_addr), *op.m_addr_len) == 0) {
@@ -91,9 +121,16 @@ bool is_write_side(op_code c) noexcept {
     return c == op_code::send || c == op_code::sendmsg || c == op_code::connect;
 }
 
+bool is_stream_socket(int fd) noexcept {
+    int type = 0;
+    socklen_t len = sizeof type;
+    return ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
 class epoll_backend final : public backend {
 public:
-    explicit epoll_backend(completion_sink& sink) : m_sink(sink), m_events(1024) {
+    explicit epoll_backend(completion_sink& sink)
+        : m_sink(sink), m_events(1024), m_pool(pool_max_buffers()) {
         m_ep.reset(::epoll_create1(EPOLL_CLOEXEC));
         if (!m_ep) {
             throw std::runtime_error(sys::errno_message("epoll_create1", errno));
@@ -118,13 +155,17 @@ public:
             op.m_result = -EBADF;
             return true;
         }
-        int r = perform(op);
-        if (r != -EAGAIN) {
-            op.m_result = r;
-            return true;
-        }
         entry& e = slot_for(op.m_fd);
-        io_op*& parked = is_write_side(op.m_code) ? e.writer : e.reader;
+        const bool writes = is_write_side(op.m_code);
+        int r = -EAGAIN;
+        if (op.m_code == op_code::connect || (writes ? e.writable : e.readable)) {
+            r = attempt(op, e);
+            if (r != -EAGAIN && r != -ENOBUFS) {
+                op.m_result = r;
+                return true;
+            }
+        }
+        io_op*& parked = writes ? e.writer : e.reader;
         if (parked != nullptr) {
             op.m_result = -EBUSY; // another op of the same direction is waiting
             return true;
@@ -138,9 +179,13 @@ public:
                 return true;
             }
             e.registered = true;
+            e.stream = is_stream_socket(op.m_fd);
             ++m_registered;
         }
         parked = &op;
+        if (r == -ENOBUFS) {
+            starve(op.m_fd, e);
+        }
         return false;
     }
 
@@ -170,6 +215,8 @@ public:
                 --m_registered;
             }
             ++e.gen;
+            e.readable = e.writable = true;
+            e.stream = e.starved = e.hangup = false;
         }
         ::close(fd);
     }
@@ -211,13 +258,77 @@ public:
 
     [[nodiscard]] std::size_t registrations() const noexcept override { return m_registered; }
 
+    // A buffer came back: a reader starved of buffers (the pool was empty when
+    // its socket was readable) tries again, the longest-waiting first.
+    void release_buffer(std::uint32_t id) noexcept override {
+        m_pool.give_back(id);
+        while (m_starved_head < m_starved.size()) {
+            const auto fd = static_cast<std::size_t>(m_starved[m_starved_head++]);
+            entry& e = m_table[fd];
+            if (!e.starved) {
+                continue; // closed since
+            }
+            e.starved = false;
+            if (e.reader != nullptr && e.reader->m_code == op_code::recv_pooled &&
+                retry(e, e.reader) != -EAGAIN) {
+                break; // it took the buffer (or starved again)
+            }
+        }
+        if (m_starved_head == m_starved.size()) {
+            m_starved.clear();
+            m_starved_head = 0;
+        }
+    }
+
+    [[nodiscard]] std::size_t buffers_out() const noexcept override { return m_pool.out(); }
+
 private:
     struct entry {
         io_op* reader = nullptr;
         io_op* writer = nullptr;
         std::uint32_t gen = 0;
         bool registered = false;
+        bool readable = true; // see "Readiness bits" above
+        bool writable = true;
+        bool stream = false;  // SOCK_STREAM, known once registered
+        bool starved = false; // in m_starved: a recv_pooled found the pool empty
+        bool hangup = false;  // an edge reported EPOLLRDHUP, EPOLLHUP or EPOLLERR
     };
+
+    void starve(int fd, entry& e) noexcept {
+        if (e.starved) {
+            return;
+        }
+        try {
+            m_starved.push_back(fd);
+        } catch (...) {
+            std::fprintf(stderr, "coio: epoll: out of memory queueing a starved reader\n");
+            std::abort();
+        }
+        e.starved = true;
+    }
+
+    // One try of op's syscall; keeps e's readiness bits.
+    int attempt(io_op& op, entry& e) noexcept {
+        std::size_t asked = op.m_len;
+        int r = 0;
+        if (op.m_code == op_code::recv_pooled) {
+            asked = pool_buffer_size;
+            r = recv_into_pool(op, m_pool, *this);
+        } else {
+            r = perform(op);
+        }
+        const bool writes = is_write_side(op.m_code);
+        const bool transfer = op.m_code == op_code::recv || op.m_code == op_code::recv_pooled ||
+                              op.m_code == op_code::send;
+        // After a FIN or an error was reported, a short read may leave the
+        // EOF or the error behind with no edge to come: only EAGAIN clears.
+        const bool short_clears = e.stream && transfer && (writes || !e.hangup);
+        if (r == -EAGAIN || (short_clears && r > 0 && static_cast<std::size_t>(r) < asked)) {
+            (writes ? e.writable : e.readable) = false;
+        }
+        return r;
+    }
 
     entry& slot_for(int fd) {
         auto i = static_cast<std::size_t>(fd);
@@ -251,23 +362,38 @@ private:
             return; // stale: the fd was closed since this registration
         }
         constexpr std::uint32_t errs = EPOLLHUP | EPOLLERR;
-        if (e.reader != nullptr && (events & (EPOLLIN | EPOLLRDHUP | errs)) != 0) {
-            retry(e.reader);
+        if ((events & (EPOLLRDHUP | errs)) != 0) {
+            e.hangup = true;
         }
-        if (e.writer != nullptr && (events & (EPOLLOUT | errs)) != 0) {
-            retry(e.writer);
+        if ((events & (EPOLLIN | EPOLLRDHUP | errs)) != 0) {
+            e.readable = true;
+            if (e.reader != nullptr) {
+                retry(e, e.reader);
+            }
+        }
+        if ((events & (EPOLLOUT | errs)) != 0) {
+            e.writable = true;
+            if (e.writer != nullptr) {
+                retry(e, e.writer);
+            }
         }
     }
 
-    void retry(io_op*& slot) noexcept {
+    // Tries a parked op again; completes it unless it must go on waiting.
+    int retry(entry& e, io_op*& slot) noexcept {
         io_op& op = *slot;
-        int r = perform(op);
+        const int r = attempt(op, e);
         if (r == -EAGAIN) {
-            return;
+            return r;
+        }
+        if (r == -ENOBUFS) {
+            starve(op.m_fd, e); // retried by release_buffer()
+            return r;
         }
         slot = nullptr;
         op.m_result = r;
         m_sink.complete(op);
+        return r;
     }
 
     completion_sink& m_sink;
@@ -276,6 +402,9 @@ private:
     std::vector<epoll_event> m_events;
     std::vector<entry> m_table;
     std::size_t m_registered = 0;
+    buffer_freelist m_pool;
+    std::vector<int> m_starved; // fds whose reader waits for a pool buffer, FIFO
+    std::size_t m_starved_head = 0;
 };
 
 } // namespace

@@ -19,6 +19,10 @@
 // write filter, which with EV_CLEAR would fire on every ACK that frees buffer
 // space.
 //
+// recv_pooled (read_chunk) takes a buffer from the loop's pool
+// (buffer_pool.hpp) only for the recv itself, as epoll.cpp does, so a parked
+// reader holds none; with the pool empty it waits for a buffer to come back.
+//
 // Stale events: kevent.ident is the fd and kevent.udata carries the fd's
 // generation, which close() bumps. An event already fetched for an fd that was
 // closed and reused since (within one kevent() batch) carries the old
@@ -35,6 +39,7 @@
 //
 // A kqueue is not inherited across fork(); a child must make its own loop.
 #include "backend/backend.hpp"
+#include "backend/buffer_pool.hpp"
 #include "sys/fd.hpp"
 
 #include <sys/types.h> // before <sys/event.h>: older BSDs need it first
@@ -49,6 +54,8 @@
 #include <cerrno>
 #include <climits>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -151,6 +158,8 @@ int perform(io_op& op) noexcept {
     }
     case op_code::accept:
         return accept_socket(op);
+    case op_code::recv_pooled:
+        return -EINVAL; // kqueue_backend::attempt() handles it
     case op_code::connect: {
         if (op.m_state != connect_in_progress) {
             if (::connect(op.m_fd, static_cast<const sockaddr*>(op.m_addr), *op.m_addr_len) == 0) {
@@ -191,7 +200,8 @@ constexpr std::int64_t max_wait_seconds = 100'000'000;
 
 class kqueue_backend final : public backend {
 public:
-    explicit kqueue_backend(completion_sink& sink) : m_sink(sink), m_events(1024) {
+    explicit kqueue_backend(completion_sink& sink)
+        : m_sink(sink), m_events(1024), m_pool(pool_max_buffers()) {
         m_kq.reset(::kqueue());
         if (!m_kq) {
             throw std::runtime_error(sys::errno_message("kqueue", errno));
@@ -238,8 +248,8 @@ public:
             op.m_result = -EBADF;
             return true;
         }
-        int r = perform(op);
-        if (r != -EAGAIN) {
+        int r = attempt(op);
+        if (r != -EAGAIN && r != -ENOBUFS) {
             op.m_result = r;
             return true;
         }
@@ -265,6 +275,9 @@ public:
             e.filters |= bit;
         }
         parked = &op;
+        if (r == -ENOBUFS) {
+            starve(op.m_fd, e);
+        }
         return false;
     }
 
@@ -297,6 +310,7 @@ public:
                 --m_registered;
             }
             ++e.gen;
+            e.starved = false;
         }
         ::close(fd); // removes the fd's knotes from the kqueue
     }
@@ -339,13 +353,58 @@ public:
         return m_registered;
     }
 
+    // A buffer came back: a reader starved of buffers tries again (epoll.cpp).
+    void release_buffer(std::uint32_t id) noexcept override {
+        m_pool.give_back(id);
+        while (m_starved_head < m_starved.size()) {
+            const auto fd = static_cast<std::size_t>(m_starved[m_starved_head++]);
+            entry& e = m_table[fd];
+            if (!e.starved) {
+                continue; // closed since
+            }
+            e.starved = false;
+            if (e.reader != nullptr && e.reader->m_code == op_code::recv_pooled &&
+                retry(e.reader) != -EAGAIN) {
+                break;
+            }
+        }
+        if (m_starved_head == m_starved.size()) {
+            m_starved.clear();
+            m_starved_head = 0;
+        }
+    }
+
+    [[nodiscard]] std::size_t buffers_out() const noexcept override {
+        return m_pool.out();
+    }
+
 private:
+    // recv_pooled takes a pool buffer only for the recv itself (a parked
+    // reader holds none); every other op is perform().
+    int attempt(io_op& op) noexcept {
+        return op.m_code == op_code::recv_pooled ? recv_into_pool(op, m_pool, *this) : perform(op);
+    }
+
     struct entry {
         io_op* reader = nullptr;
         io_op* writer = nullptr;
         std::uint32_t gen = 0;
         std::uint8_t filters = 0; // read_filter | write_filter
+        bool starved = false;     // in m_starved: a recv_pooled found the pool empty
     };
+
+    void starve(int fd, entry& e) noexcept {
+        if (e.starved) {
+            return;
+        }
+        try {
+            m_starved.push_back(fd);
+        } catch (...) {
+            std::fprintf(stderr, "coio: kqueue: out of memory queueing a starved reader\n");
+            std::abort();
+        }
+        e.starved = true;
+    }
 
     entry& slot_for(int fd) {
         auto i = static_cast<std::size_t>(fd);
@@ -403,15 +462,21 @@ private:
         }
     }
 
-    void retry(io_op*& slot) noexcept {
+    // Tries a parked op again; completes it unless it must go on waiting.
+    int retry(io_op*& slot) noexcept {
         io_op& op = *slot;
-        int r = perform(op);
+        const int r = attempt(op);
         if (r == -EAGAIN) {
-            return;
+            return r;
+        }
+        if (r == -ENOBUFS) {
+            starve(op.m_fd, m_table[static_cast<std::size_t>(op.m_fd)]);
+            return r;
         }
         slot = nullptr;
         op.m_result = r;
         m_sink.complete(op);
+        return r;
     }
 
     completion_sink& m_sink;
@@ -423,6 +488,9 @@ private:
     std::vector<struct kevent> m_events;
     std::vector<entry> m_table;
     std::size_t m_registered = 0;
+    buffer_freelist m_pool;
+    std::vector<int> m_starved; // fds whose reader waits for a pool buffer, FIFO
+    std::size_t m_starved_head = 0;
 };
 
 } // namespace

@@ -23,9 +23,8 @@ incomplete_read_error::incomplete_read_error(std::string partial, std::size_t ex
 
 namespace detail {
 
-// Reads start with a small chunk and double (to 64 KiB) while reads fill it.
-constexpr std::size_t first_chunk = 4096;
-constexpr std::size_t max_chunk = 64 * 1024;
+// The write buffer keeps its block between writes up to this size.
+constexpr std::size_t write_keep = 64 * 1024;
 
 struct stream_state {
     stream_state(socket s, stream_options o) : sock(std::move(s)), opts(o) {
@@ -40,8 +39,14 @@ struct stream_state {
     stream_options opts;
     address peer;
 
+    // Read data not yet consumed is in one of two places, never both: the
+    // last chunk's lease, consumed in place while a read operation runs, or
+    // rbuf, which holds only what did not fit in one chunk (a partial line)
+    // and what a read operation left over. An idle reader holds neither: the
+    // lease is spilled into rbuf when an operation ends (a lease must not
+    // outlive its loop, a stream_reader may), and rbuf is freed when empty.
+    buffer_lease lease;
     byte_buffer rbuf;
-    std::size_t chunk = first_chunk;
     bool eof = false;
     bool reading = false;
 
@@ -55,18 +60,48 @@ struct stream_state {
     wait_queue drain_q;
     wait_queue closed_q;
 
-    // Reads are not cut to `limit`: like asyncio, a small limit still takes
-    // what has arrived in one go, so over-long lines are classified the same
-    // way. The buffer stays below limit + separator + one chunk (64 KiB).
-    [[nodiscard]] std::size_t read_size() const noexcept { return chunk; }
+    [[nodiscard]] std::string_view view() const noexcept {
+        return rbuf.empty() ? lease.view() : rbuf.view();
+    }
+    [[nodiscard]] std::size_t buffered() const noexcept { return rbuf.size() + lease.size(); }
 
-    // Account for one read_some into rbuf.prepare(read_size()).
-    void on_read(const io_result& r, std::size_t asked) {
+    void consume(std::size_t n) noexcept {
+        if (!rbuf.empty()) {
+            rbuf.consume(n);
+            rbuf.release_if_empty(0);
+            return;
+        }
+        lease.remove_prefix(n);
+        if (lease.empty()) {
+            lease.reset();
+        }
+    }
+    void clear() noexcept {
+        rbuf.clear();
+        rbuf.release_if_empty(0);
+        lease.reset();
+    }
+    // Moves what is left of the lease into rbuf and gives the buffer back.
+    void spill() {
+        if (!lease.empty()) {
+            rbuf.append(lease.view());
+        }
+        lease.reset();
+    }
+
+    // Account for one read_chunk. Reads are not cut to `limit`: like asyncio,
+    // a small limit still takes what has arrived in one go, so over-long lines
+    // are classified the same way. The buffer stays below limit + separator +
+    // one chunk (4 KiB).
+    void on_chunk(chunk_result& r) {
         if (r.ok()) {
-            rbuf.commit(r.bytes);
-            if (r.bytes == asked && chunk < max_chunk) {
-                chunk *= 2;
+            if (buffered() == 0) {
+                rbuf.release_if_empty(0);
+                lease = std::move(r.data); // zero copy: consumed in place
+                return;
             }
+            spill();
+            rbuf.append(r.data.view()); // r.data goes back to the pool
             return;
         }
         if (r.status == io_status::eof || r.status == io_status::cancelled) {
@@ -84,7 +119,6 @@ struct stream_state {
         if (closing && !closed) {
             sock.close();
             closed = true;
-            rbuf.release_if_empty(0);
             closed_q.notify_all();
         }
     }
@@ -105,20 +139,24 @@ public:
     read_guard& operator=(const read_guard&) = delete;
     ~read_guard() {
         m_s.reading = false;
-        m_s.rbuf.release_if_empty(max_chunk);
+        try {
+            m_s.spill();
+        } catch (...) { // out of memory: drop the rest rather than hold the buffer
+            m_s.lease.reset();
+        }
+        m_s.rbuf.release_if_empty(0);
     }
 
 private:
     stream_state& m_s;
 };
 
-// One read into the buffer: `co_await fill(*st)` expands to the socket's own
-// awaiter, so filling allocates no frame.
+// One chunk into the buffer: expands to the socket's own awaiter, so filling
+// allocates no frame.
 #define COIO_FILL(st)                                                                              \
     do {                                                                                           \
-        std::size_t asked_ = (st)->read_size();                                                    \
-        io_result r_ = co_await (st)->sock.read_some((st)->rbuf.prepare(asked_));                  \
-        (st)->on_read(r_, asked_);                                                                 \
+        chunk_result r_ = co_await (st)->sock.read_chunk();                                        \
+        (st)->on_chunk(r_);                                                                        \
     } while (false)
 
 task<std::string> read_impl(std::shared_ptr<stream_state> st, std::ptrdiff_t n) {
@@ -130,16 +168,16 @@ task<std::string> read_impl(std::shared_ptr<stream_state> st, std::ptrdiff_t n) 
         while (!st->eof) {
             COIO_FILL(st);
         }
-        std::string all(st->rbuf.view());
-        st->rbuf.clear();
+        std::string all(st->view());
+        st->clear();
         co_return all;
     }
-    if (st->rbuf.empty() && !st->eof) {
+    if (st->buffered() == 0 && !st->eof) {
         COIO_FILL(st);
     }
-    std::string_view v = st->rbuf.view().substr(0, static_cast<std::size_t>(n));
+    std::string_view v = st->view().substr(0, static_cast<std::size_t>(n));
     std::string out(v);
-    st->rbuf.consume(v.size());
+    st->consume(v.size());
     co_return out;
 }
 
@@ -151,7 +189,7 @@ task<std::string> readuntil_impl(std::shared_ptr<stream_state> st, std::string s
     const std::size_t limit = st->opts.limit;
     std::size_t offset = 0;
     for (;;) {
-        std::string_view v = st->rbuf.view();
+        std::string_view v = st->view();
         if (v.size() - offset >= sep.size()) {
             std::size_t isep = v.find(sep, offset);
             if (isep != std::string_view::npos) {
@@ -160,7 +198,7 @@ task<std::string> readuntil_impl(std::shared_ptr<stream_state> st, std::string s
                                               isep);
                 }
                 std::string out(v.substr(0, isep + sep.size()));
-                st->rbuf.consume(out.size());
+                st->consume(out.size());
                 co_return out;
             }
             offset = v.size() + 1 - sep.size();
@@ -171,7 +209,7 @@ task<std::string> readuntil_impl(std::shared_ptr<stream_state> st, std::string s
         }
         if (st->eof) {
             std::string partial(v);
-            st->rbuf.clear();
+            st->clear();
             throw incomplete_read_error(std::move(partial), 0);
         }
         COIO_FILL(st);
@@ -197,27 +235,27 @@ task<std::string> readline_impl(std::shared_ptr<stream_state> st) {
         consumed = e.consumed();
         message = e.what();
     }
-    std::string_view v = st->rbuf.view();
+    std::string_view v = st->view();
     if (consumed < v.size() && v[consumed] == '\n') {
-        st->rbuf.consume(consumed + 1);
+        st->consume(consumed + 1);
     } else {
-        st->rbuf.clear();
+        st->clear();
     }
     throw limit_overrun_error(message, consumed);
 }
 
 task<std::string> readexactly_impl(std::shared_ptr<stream_state> st, std::size_t n) {
     read_guard g(*st);
-    while (st->rbuf.size() < n) {
+    while (st->buffered() < n) {
         if (st->eof) {
-            std::string partial(st->rbuf.view());
-            st->rbuf.clear();
+            std::string partial(st->view());
+            st->clear();
             throw incomplete_read_error(std::move(partial), n);
         }
         COIO_FILL(st);
     }
-    std::string out(st->rbuf.view().substr(0, n));
-    st->rbuf.consume(n);
+    std::string out(st->view().substr(0, n));
+    st->consume(n);
     co_return out;
 }
 
@@ -247,7 +285,7 @@ task<> flush(std::shared_ptr<stream_state> st) {
             st->drain_q.notify_all();
         }
     }
-    st->wbuf.release_if_empty(max_chunk);
+    st->wbuf.release_if_empty(write_keep);
 }
 
 task<> drain_impl(std::shared_ptr<stream_state> st) {
@@ -302,10 +340,10 @@ task<std::string> stream_reader::readexactly(std::size_t n) {
     return detail::readexactly_impl(m_s, n);
 }
 bool stream_reader::at_eof() const noexcept {
-    return m_s && m_s->eof && m_s->rbuf.empty();
+    return m_s && m_s->eof && m_s->buffered() == 0;
 }
 std::size_t stream_reader::buffered() const noexcept {
-    return m_s ? m_s->rbuf.size() : 0;
+    return m_s ? m_s->buffered() : 0;
 }
 std::size_t stream_reader::limit() const noexcept {
     return m_s ? m_s->opts.limit : 0;

@@ -38,6 +38,7 @@ inline void require_clean(const coio::event_loop& loop) {
     CHECK(s.timers == 0);
     CHECK(s.io_in_flight == 0);
     CHECK(s.registrations == 0);
+    CHECK(s.buffers_out == 0);
 }
 
 // Run `t` on a fresh loop (the backend from COIO_BACKEND), check the loop is

@@ -4,6 +4,12 @@
 // buffer, its sockaddr and the op itself stay put until the backend has
 // delivered the completion (see backend.hpp for the contract). No OS types
 // here: the sockaddr is an opaque byte area owned by coio::address.
+//
+// recv_pooled is the one operation whose buffer the backend supplies: it comes
+// from the loop's pool (io_uring: a provided-buffer ring; epoll and kqueue: a
+// pool taken from only once the socket is readable), so a socket waiting for
+// data holds none. The receiver gets it as a coio::buffer_lease and gives it
+// back through buffer_pool::release_buffer.
 #pragma once
 
 #include <coroutine>
@@ -22,6 +28,24 @@ enum class op_code : std::uint8_t {
     // Datagram sockets use these: the msghdr carries the peer address.
     recvmsg,
     sendmsg,
+    // Stream sockets only. The backend picks the buffer; buf/len are ignored.
+    // On completion with result > 0 (the byte count): m_buf is the data,
+    // m_len the buffer's id and m_addr the buffer_pool it must be given back
+    // to; the receiver owns the buffer until release_buffer(id). 0 at EOF.
+    recv_pooled,
+};
+
+// Takes back buffers lent by recv_pooled (implemented by the backends). Called
+// on the loop's thread only, before the loop is destroyed.
+class buffer_pool {
+public:
+    virtual void release_buffer(std::uint32_t id) noexcept = 0;
+
+protected:
+    buffer_pool() = default;
+    buffer_pool(const buffer_pool&) = default;
+    buffer_pool& operator=(const buffer_pool&) = default;
+    ~buffer_pool() = default;
 };
 
 struct io_op {

@@ -4,10 +4,11 @@
 //   co_await s.write_all("hello\n");
 //   std::array<char, 1024> buf;
 //   auto [st, n, err] = co_await s.read_some(buf);   // st == io_status::eof at end
+//   coio::chunk_result c = co_await s.read_chunk();   // the loop lends the buffer
 //
 // Every socket is created non-blocking and close-on-exec, and writes never
 // raise SIGPIPE (MSG_NOSIGNAL). Operations must be awaited on the loop thread;
-// at most one read-side (read_some, accept) and one write-side (write_some,
+// at most one read-side (read_some, read_chunk, accept) and one write-side (write_some,
 // write_all, connect) operation may be in flight per socket at a time (a
 // second one completes with an error status, EBUSY).
 //
@@ -21,6 +22,7 @@
 
 #include <coio/detail/io_awaiter.hpp>
 #include <coio/net/address.hpp>
+#include <coio/net/buffer_lease.hpp>
 #include <coio/net/error.hpp>
 #include <coio/task.hpp>
 
@@ -34,6 +36,7 @@ namespace coio {
 class socket;
 
 struct accept_result;
+struct chunk_result;
 
 enum class shutdown_how : unsigned char { read, write, both };
 
@@ -77,6 +80,7 @@ public:
     class accept_awaiter;
     class connect_awaiter;
     class recv_awaiter;
+    class chunk_awaiter;
     class send_awaiter;
 
     // Wait for and accept one connection (non-blocking, close-on-exec).
@@ -87,6 +91,16 @@ public:
     // bytes == 0 with io_status::eof when the peer has closed.
     [[nodiscard]] recv_awaiter read_some(std::span<std::byte> buf) noexcept;
     [[nodiscard]] recv_awaiter read_some(std::span<char> buf) noexcept;
+    // Read what is available into a buffer lent by the loop's pool; waits if
+    // nothing is. The socket holds no buffer while it waits: the backend takes
+    // one only when data is there (see buffer_lease.hpp for the lease's rules;
+    // buffers are 4 KiB, so one chunk holds at most that). ok with the data,
+    // or eof / reset / cancelled / error with an empty lease. Stream sockets
+    // only. On io_uring the first read_chunk arms a multishot receive that
+    // stays armed: data arriving while nobody reads is queued in pool
+    // buffers for the next read_chunk, so don't mix read_chunk and read_some
+    // on one socket there (read_some then completes with EBUSY).
+    [[nodiscard]] chunk_awaiter read_chunk() noexcept;
     // Write what the kernel takes now, at least one byte; waits if it takes none.
     [[nodiscard]] send_awaiter write_some(std::span<const std::byte> buf) noexcept;
     [[nodiscard]] send_awaiter write_some(std::string_view buf) noexcept;
@@ -122,6 +136,54 @@ public:
         }
         return detail::make_io_result(r, r > 0 ? static_cast<std::size_t>(r) : 0);
     }
+};
+
+// The outcome of read_chunk(): the data (ok) or why there is none.
+struct chunk_result {
+    io_status status = io_status::ok;
+    buffer_lease data;
+    std::error_code error;
+    [[nodiscard]] bool ok() const noexcept { return status == io_status::ok; }
+    explicit operator bool() const noexcept { return ok(); }
+};
+
+class socket::chunk_awaiter : public detail::io_awaiter_base {
+public:
+    explicit chunk_awaiter(int fd) noexcept {
+        m_op.m_code = detail::op_code::recv_pooled;
+        m_op.m_fd = fd;
+    }
+    chunk_awaiter(chunk_awaiter&&) = delete;
+    // A buffer delivered to a frame destroyed before it resumed goes back.
+    ~chunk_awaiter() {
+        if (!m_op.m_pending && !m_taken && m_op.m_result > 0 && m_op.m_addr != nullptr) {
+            static_cast<detail::buffer_pool*>(m_op.m_addr)
+                ->release_buffer(static_cast<std::uint32_t>(m_op.m_len));
+        }
+    }
+    chunk_result await_resume() {
+        m_taken = true;
+        int r = take_result();
+        chunk_result out;
+        if (r > 0) {
+            out.data =
+                buffer_lease(static_cast<detail::buffer_pool*>(m_op.m_addr),
+                             static_cast<std::uint32_t>(m_op.m_len),
+                             static_cast<const char*>(m_op.m_buf), static_cast<std::size_t>(r));
+            return out;
+        }
+        if (r == 0) {
+            out.status = io_status::eof;
+            return out;
+        }
+        io_result e = detail::make_io_result(r, 0);
+        out.status = e.status;
+        out.error = e.error;
+        return out;
+    }
+
+private:
+    bool m_taken = false;
 };
 
 class socket::send_awaiter : public detail::io_awaiter_base {
@@ -194,6 +256,9 @@ inline socket::recv_awaiter socket::read_some(std::span<std::byte> buf) noexcept
 }
 inline socket::recv_awaiter socket::read_some(std::span<char> buf) noexcept {
     return recv_awaiter(m_fd, buf.data(), buf.size());
+}
+inline socket::chunk_awaiter socket::read_chunk() noexcept {
+    return chunk_awaiter(m_fd);
 }
 inline socket::send_awaiter socket::write_some(std::span<const std::byte> buf) noexcept {
     return send_awaiter(m_fd, buf.data(), buf.size());

@@ -11,8 +11,12 @@
 // that suspends returns a task that keeps the connection alive until it ends,
 // so a reader or writer may be moved or dropped while its operation runs.
 //
-// Reader: memory stays bounded by `limit` (default 64 KiB) plus one read chunk
-// (at most 64 KiB) whatever the peer sends. At most one read may be in progress at a time
+// Reader: reads with socket::read_chunk, so it holds no buffer of its own while
+// it waits: lines are cut straight out of the loop's pooled buffer, and only a
+// tail that is not consumed yet (a partial line, or what a read left over) is
+// copied into the reader's own buffer, which is freed when it empties. Memory
+// stays bounded by `limit` (default 64 KiB) plus one chunk (4 KiB) whatever
+// the peer sends. At most one read may be in progress at a time
 // (std::logic_error otherwise, as asyncio raises RuntimeError).
 //
 // Writer: write() never suspends; it sends at once what the kernel takes and

@@ -1,0 +1,236 @@
+// lib/backend/uring_backend.hpp - the io_uring backend's private declarations.
+//
+// The backend is split by concern (STYLE P6):
+//   uring.cpp          submit / cancel / forget / close / wait, the CQE loop;
+//   uring_setup.cpp    ring creation, feature tiers, the probe, the issuer thread;
+//   uring_buffers.cpp  the provided-buffer ring and multishot recv (recv_pooled).
+//
+// A completion engine, not poll emulation: accept, connect, recv and send are
+// SQEs, and the kernel reports each one's result in a CQE (seastar's
+// reactor_backend_uring, liburing's examples/proxy.c). Discipline:
+//
+//  - submit() only queues an SQE; it never completes inline (except argument
+//    errors, and a recv_pooled that finds data queued). wait() hands the whole
+//    batch to the kernel and waits in one io_uring_enter, then delivers every
+//    CQE through the sink.
+//  - An op SQE's user_data is the io_op's address; every other SQE carries a
+//    small tag (below), so a CQE can only ever reach the op that was submitted
+//    with it. The op - and with it the buffer and sockaddr - stays alive until
+//    its own CQE has been reaped: cancel() and close() only ask the kernel to
+//    finish early, forget() and the destructor block until it has.
+//  - wake(): a blocking eventfd with one IORING_OP_READ always queued on it
+//    (re-armed after each completion). A write from any thread completes the
+//    read and so ends a wait() that is blocked, or the next one. Chosen over
+//    IORING_OP_MSG_RING, which would need a second ring per waking thread (or
+//    a lock) and Linux 5.18; over a multishot poll, which fires per wakeup and
+//    would need an extra read() to reset the counter.
+//  - recv_pooled: see uring_buffers.cpp. Not done: multishot accept.
+#pragma once
+
+#include "backend/backend.hpp"
+#include "backend/buffer_pool.hpp"
+#include "sys/fd.hpp"
+
+#include <liburing.h>
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace coio::detail {
+
+// The kernel writes the peer's length through op.m_addr_len, which io_op
+// declares as uint32_t so that no OS header is needed there.
+static_assert(std::is_same_v<socklen_t, std::uint32_t>, "socklen_t must be uint32_t");
+
+// user_data: an op SQE carries the io_op's address. io_op is at least 8-byte
+// aligned, so its low 3 bits are 0; every other SQE carries a value with some
+// of those bits set, and such CQEs never touch an op:
+//   tag_cancel - the CQE of a cancel request (the op's own CQE still follows);
+//   tag_wake   - the eventfd read behind wake();
+//   tag_recv   - a multishot recv: fd << 3 | generation << 32 (recv_data());
+//                close() bumps the fd's generation, so CQEs of a multishot
+//                that outlives its socket never reach the fd's next owner;
+//   ~0         - LIBURING_UDATA_TIMEOUT, liburing's internal timeout SQE for
+//                waits with a timeout on kernels without IORING_FEAT_EXT_ARG.
+// An op is resubmitted (and its address reused) only after its CQE has been
+// reaped, and there is one CQE per op SQE, so a stale op CQE cannot exist.
+static_assert(alignof(io_op) >= 8, "io_op addresses must leave 3 tag bits free");
+inline constexpr std::uint64_t tag_bits = 7;
+inline constexpr std::uint64_t tag_cancel = 1;
+inline constexpr std::uint64_t tag_wake = 2;
+inline constexpr std::uint64_t tag_recv = 3;
+
+inline std::uint64_t op_data(io_op& op) noexcept {
+    return reinterpret_cast<std::uintptr_t>(&op);
+}
+inline io_op* op_from(std::uint64_t data) noexcept {
+    return data != 0 && (data & tag_bits) == 0 ? reinterpret_cast<io_op*>(data) : nullptr;
+}
+inline std::uint64_t recv_data(int fd, std::uint32_t gen) noexcept {
+    return (std::uint64_t{gen} << 32) | (static_cast<std::uint64_t>(fd) << 3) | tag_recv;
+}
+
+// io_op::m_state bits while the backend owns the op.
+inline constexpr std::uint8_t st_in_flight = 1;   // its SQE is queued or in the kernel
+inline constexpr std::uint8_t st_cancel_sent = 2; // a cancel request for it is queued or done
+inline constexpr std::uint8_t st_detached = 4;    // close() dropped its fd: it ends -ECANCELED
+inline constexpr std::uint8_t st_forgotten = 8;   // forget(): reap its CQE, deliver nothing
+inline constexpr std::uint8_t st_deferred = 16; // reaped outside wait(): delivered by the next one
+inline constexpr std::uint8_t st_parked = 32;   // recv_pooled waiting for a multishot's data
+
+// uring_setup.cpp
+std::uint64_t this_thread_serial() noexcept;
+std::string kernel_gaps(io_uring& ring, unsigned features);
+int init_ring(io_uring& ring, unsigned& flags, unsigned& cq_entries) noexcept;
+
+// The provided-buffer ring (buffer group 0): buffers the kernel picks for
+// multishot recvs. Slabs are mapped as the ring grows and stay until
+// teardown (the kernel may hold any of them).
+class uring_buffer_ring {
+public:
+    explicit uring_buffer_ring(std::uint32_t max_buffers) noexcept : m_slabs(max_buffers) {}
+    uring_buffer_ring(const uring_buffer_ring&) = delete;
+    uring_buffer_ring& operator=(const uring_buffer_ring&) = delete;
+    ~uring_buffer_ring();
+
+    // Maps and registers an empty ring with room for max_buffers. 0 or -errno
+    // (EINVAL: the kernel has no buffer rings, Linux < 5.19).
+    int setup(io_uring& ring) noexcept;
+    // Unregisters and unmaps; only once no multishot can pick a buffer.
+    void teardown(io_uring& ring) noexcept;
+    // Forgets the mappings without unmapping them (the kernel may still use them).
+    void abandon() noexcept;
+    [[nodiscard]] bool registered() const noexcept { return m_br != nullptr; }
+    // Provides one more slab of buffers; false at the limit.
+    bool grow() noexcept;
+    // A CQE handed over buffer `id`; give_back() returns it to the kernel.
+    void taken() noexcept { ++m_out; }
+    void give_back(std::uint32_t id) noexcept;
+    [[nodiscard]] char* data(std::uint32_t id) const noexcept { return m_slabs.data(id); }
+    [[nodiscard]] std::uint32_t provided() const noexcept { return m_slabs.count(); }
+    [[nodiscard]] std::uint32_t out() const noexcept { return m_out; }
+    [[nodiscard]] std::uint32_t available() const noexcept { return provided() - m_out; }
+    [[nodiscard]] std::uint32_t max_buffers() const noexcept { return m_slabs.max_buffers(); }
+
+private:
+    io_uring_buf_ring* m_br = nullptr;
+    std::size_t m_ring_bytes = 0;
+    buffer_slabs m_slabs;
+    std::uint32_t m_out = 0;
+};
+
+class uring_backend final : public backend {
+public:
+    explicit uring_backend(completion_sink& sink);
+    uring_backend(const uring_backend&) = delete;
+    uring_backend& operator=(const uring_backend&) = delete;
+    ~uring_backend() override;
+
+    [[nodiscard]] std::string_view name() const noexcept override { return "io_uring"; }
+    bool submit(io_op& op) override;
+    void cancel(io_op& op) noexcept override;
+    void forget(io_op& op) noexcept override;
+    void close(int fd) noexcept override;
+    void wait(std::chrono::nanoseconds timeout) override;
+    void wake() noexcept override;
+    [[nodiscard]] std::size_t registrations() const noexcept override { return m_registered; }
+    void release_buffer(std::uint32_t id) noexcept override;
+    [[nodiscard]] std::size_t buffers_out() const noexcept override;
+
+private:
+    static constexpr std::uint16_t no_buf = 0xffff;
+    static constexpr std::int32_t no_end = 1;
+    // Buffers one socket may queue before its multishot is cancelled (the
+    // rest waits in the kernel's socket buffer, under TCP flow control), so a
+    // socket that nobody reads cannot take the whole ring.
+    static constexpr std::uint16_t queue_cap = 16;
+    // Buffer ids of the single-shot fallback carry this bit (ring ids don't).
+    static constexpr std::uint32_t single_bit = 0x80000000U;
+
+    struct entry {
+        io_op* reader = nullptr;     // recv, accept, or a parked recv_pooled
+        io_op* writer = nullptr;     // send or connect in flight
+        std::uint32_t gen = 0;       // bumped by close(); multishot CQEs carry it
+        std::int32_t end = no_end;   // the multishot's end (0 EOF, -errno) not yet read
+        std::uint16_t head = no_buf; // buffers received and not yet read,
+        std::uint16_t tail = no_buf; // linked through m_queue_next
+        std::uint16_t queued =
+            0;                // buffers in that queue (queue_cap and what came before the cancel)
+        bool armed = false;   // a multishot recv is in the kernel
+        bool starved = false; // in m_starved: waits for free ring buffers
+    };
+    enum class mode : std::uint8_t { deliver, defer, drop };
+    enum class pool_mode : std::uint8_t { unknown, ring, single };
+
+    // uring.cpp
+    static bool transient(int r) noexcept {
+        return r == -ETIME || r == -EINTR || r == -EAGAIN || r == -EBUSY;
+    }
+    [[noreturn]] static void enter_failed(int r);
+    static void prep(io_uring_sqe* sqe, io_op& op) noexcept;
+    io_uring_sqe* get_sqe() noexcept;
+    int flush(bool settle = false) noexcept;
+    void send_cancel(io_op& op) noexcept;
+    void cancel_data(std::uint64_t data) noexcept;
+    void detach_and_cancel(int fd, entry& e) noexcept;
+    void arm_wake();
+    void reap(mode how) noexcept;
+    void handle(std::uint64_t data, int res, unsigned flags, mode how) noexcept;
+    void finish(io_op& op, mode how) noexcept;
+    bool deliver_deferred() noexcept;
+    void discard(io_op& op, int res) noexcept;
+    void untrack(io_op& op) noexcept;
+    [[nodiscard]] static bool active(const entry& e) noexcept {
+        return e.reader != nullptr || e.writer != nullptr || e.armed || e.starved ||
+               e.head != no_buf || e.end != no_end;
+    }
+    void settle(const entry& e, bool was_active) noexcept {
+        m_registered += static_cast<std::size_t>(active(e)) - static_cast<std::size_t>(was_active);
+    }
+
+    // uring_setup.cpp
+    [[nodiscard]] bool on_issuer_thread() const noexcept;
+    int start() noexcept;
+    int rebuild() noexcept;
+
+    // uring_buffers.cpp
+    pool_mode pooled_mode() noexcept;
+    bool submit_pooled(io_op& op, entry& e);
+    void arm_recv(int fd, entry& e) noexcept;
+    void starve(int fd, entry& e) noexcept;
+    void rearm_starved(bool blocking) noexcept;
+    void on_recv_cqe(std::uint64_t data, int res, unsigned flags, mode how) noexcept;
+    void take_queued(entry& e, io_op& op) noexcept;
+    void drop_queue(entry& e) noexcept;
+    void cancel_multishots() noexcept;
+
+    completion_sink& m_sink;
+    io_uring m_ring{};
+    unsigned m_flags = 0;
+    unsigned m_cq_entries = 0;
+    bool m_started = false;
+    std::uint64_t m_issuer = 0; // this_thread_serial() of the issuer, once m_started
+    bool m_wake_armed = false;
+    std::uint64_t m_wake_count = 0; // the kernel writes here; lives as long as the ring
+    sys::unique_fd m_wake;
+    std::vector<entry> m_table; // by fd number
+    std::vector<io_op*> m_deferred;
+    std::size_t m_registered = 0; // fds whose entry is active()
+    std::size_t m_in_flight = 0;  // op SQEs whose CQE has not been reaped
+    std::size_t m_multishots = 0; // multishot recvs whose last CQE has not been reaped
+    std::size_t m_parked = 0;     // recv_pooled ops parked in m_table
+
+    pool_mode m_pool_mode = pool_mode::unknown;
+    uring_buffer_ring m_bufs;
+    buffer_freelist m_single;                // the fallback's buffers
+    std::vector<std::uint16_t> m_queue_next; // by ring buffer id: the next queued one
+    std::vector<std::uint16_t> m_queue_len;  // by ring buffer id: bytes received
+    std::vector<int> m_starved;              // fds waiting for ring buffers (entry::starved)
+    unsigned m_short_waits = 0;              // waits in a row that left m_starved non-empty
+};
+
+} // namespace coio::detail
