@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -130,6 +131,44 @@ TEST_CASE("a server in the abstract namespace works and creates no file", "[net]
     std::string name = std::string(1, '\0') + "coio-test-" + std::to_string(::getpid()) + "-" +
                        std::to_string(std::rand());
     run_clean(stream_echo(name));
+}
+
+// A stateful handler: its coroutine reads members through `this` after
+// suspending, so the server must keep the handler object alive.
+struct greeter {
+    std::string greeting;
+    std::shared_ptr<int> served;
+    coio::task<> operator()(coio::stream_reader r, coio::stream_writer w) const {
+        std::string name = co_await r.readline();
+        w.write(greeting + name);
+        co_await w.drain();
+        ++*served;
+        w.close();
+        co_await w.wait_closed();
+    }
+};
+
+coio::task<> stateful(std::string path) {
+    auto served = std::make_shared<int>(0);
+    greeter g{"hello, ", served};
+    coio::unix_server srv = co_await coio::start_unix_server(g, path);
+    g.greeting = "changed after start: ";
+    for (int i = 0; i < 3; ++i) {
+        coio::stream_pair p = co_await coio::open_unix_connection(path);
+        p.writer.write("client " + std::to_string(i) + "\n");
+        std::string line = co_await p.reader.readline();
+        CHECK(line == "hello, client " + std::to_string(i) + "\n");
+        p.writer.close();
+        co_await p.writer.wait_closed();
+    }
+    srv.close();
+    co_await srv.wait_closed();
+    CHECK(*served == 3);
+}
+
+TEST_CASE("a stateful handler is copied once and kept alive by the Unix server", "[net][unix]") {
+    temp_dir dir;
+    run_clean(stateful(dir.file("s.sock")));
 }
 
 // --- raw sockets and paths -------------------------------------------------------------

@@ -108,7 +108,8 @@ task<unix_server> start_unix_server_impl(connection_fn fn, std::string path,
 
 // asyncio.start_unix_server(cb, path): listen on path and run
 // handler(stream_reader, stream_writer) or handler(socket) for each
-// connection (copied once and shared, as start_server does). Throws
+// connection. The handler is copied once into the server's state, which every
+// connection task keeps alive, so a stateful handler cannot dangle. Throws
 // net_error naming the path if it cannot bind or listen.
 template <class Handler>
 task<unix_server> start_unix_server(Handler handler, std::string path,
@@ -117,13 +118,14 @@ task<unix_server> start_unix_server(Handler handler, std::string path,
     detail::connection_fn fn;
     if constexpr (std::is_invocable_v<Handler&, stream_reader, stream_writer>) {
         fn = [h, so = opts.stream](socket s) {
-            return detail::run_stream_handler(h, std::move(s), so);
+            stream_pair p = make_streams(std::move(s), so);
+            return (*h)(std::move(p.reader), std::move(p.writer));
         };
     } else {
         static_assert(std::is_invocable_v<Handler&, socket>,
                       "start_unix_server: the handler must be callable as handler(stream_reader, "
                       "stream_writer) or handler(socket), returning coio::task<>");
-        fn = [h](socket s) { return detail::run_handler(h, std::move(s)); };
+        fn = [h](socket s) { return (*h)(std::move(s)); };
     }
     return detail::start_unix_server_impl(std::move(fn), std::move(path), opts);
 }
