@@ -23,9 +23,10 @@ namespace coio::detail {
 
 inline constexpr std::size_t pool_buffer_size = 4096;
 inline constexpr std::uint32_t pool_slab_buffers = 64;
-// Fully free slabs kept mapped (1 MiB), so a steady load does not map and
-// unmap at every iteration.
-inline constexpr std::size_t pool_keep_slabs = 4;
+// Slabs kept mapped even when free (512 KiB), so that a steady load with up to
+// 128 reads completing per wait never maps or unmaps; beyond that a slab is
+// mapped and unmapped at most once per wait, for 64 or more reads.
+inline constexpr std::size_t pool_keep_slabs = 2;
 
 // The most buffers a loop's pool may lend: COIO_POOL_BUFFERS (a test knob,
 // rounded up to a power of two, at least 64), else 4096.

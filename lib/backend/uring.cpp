@@ -162,7 +162,7 @@ void uring_backend::wait(std::chrono::nanoseconds timeout) {
         enter_failed(r);
     }
     arm_wake();
-    rearm_starved(timeout.count() != 0);
+    rearm_starved(timeout.count() < 0);
     if (deliver_deferred()) {
         timeout = std::chrono::nanoseconds{0};
     }

@@ -3,17 +3,16 @@
 //
 // Buffer ring: one per loop (buffer group 0), io_uring_register_buf_ring
 // (liburing 2.3 has no io_uring_setup_buf_ring, so the ring is mmap'd here).
-// Its capacity is pool_max_buffers() (4096 x 4 KiB); 128 buffers (512 KiB)
+// Its capacity is pool_max_buffers() (4096 x 4 KiB); 64 buffers (256 KiB)
 // are provided when the first recv_pooled comes, and one slab of 64 more each
-// time readers have been starved of buffers for 64 waits in a row, or when
-// the loop would block with a reader starved and every buffer held by leases
-// or queues (nothing could come back). A short burst (10,000 connections
-// sending at once) is served in turns rather than by growing the ring for
-// good: a starved socket costs one SQE to re-arm, what a single-shot recv
-// costs anyway. Buffers are never unmapped before
-// teardown: the kernel may pick any provided one. The kernel takes buffers in
-// ring order, so every provided buffer is touched: the provided count, not the
-// connection count, is what the ring costs in RSS.
+// time readers have been starved of buffers for 256 waits in a row, or when
+// the loop would block for good with a reader starved, every buffer held by
+// leases or queues and no operation in the kernel (nothing could come back). A short burst (10,000
+// connections sending at once) is served in turns rather than by growing the ring for good: a
+// starved socket costs one SQE to re-arm, what a single-shot recv costs anyway. Buffers are never
+// unmapped before teardown: the kernel may pick any provided one. The kernel takes buffers in ring
+// order, so every provided buffer is touched: the provided count, not the connection count, is what
+// the ring costs in RSS.
 //
 // Multishot recv: the first recv_pooled on a socket arms one
 // IORING_RECV_MULTISHOT recv with IOSQE_BUFFER_SELECT; it stays armed, so each
@@ -59,8 +58,8 @@
 namespace coio::detail {
 
 namespace {
-constexpr std::uint32_t initial_buffers = 128;
-constexpr unsigned starved_waits_before_growth = 64;
+constexpr std::uint32_t initial_buffers = 64;
+constexpr unsigned starved_waits_before_growth = 256;
 } // namespace
 
 uring_buffer_ring::~uring_buffer_ring() {
@@ -242,11 +241,13 @@ void uring_backend::rearm_starved(bool blocking) noexcept {
     m_starved.erase(m_starved.begin(), m_starved.begin() + static_cast<std::ptrdiff_t>(n));
     if (m_starved.empty()) {
         m_short_waits = 0;
-    } else if ((blocking && m_bufs.available() == 0) ||
+    } else if ((blocking && m_in_flight == 0 && m_bufs.available() == 0) ||
                ++m_short_waits >= starved_waits_before_growth) {
-        // All buffers held by leases and queues while the loop would block:
-        // nothing may come back, so grow; or readers stay starved: the ring
-        // is too small for this load.
+        // Every buffer held by leases and queues, and the loop about to block
+        // with no operation in the kernel whose completion could let one go
+        // (such as the send an echo handler makes while it holds its lease):
+        // nothing may come back, so grow. Or readers stay starved for long:
+        // the ring is too small for this load.
         m_short_waits = 0;
         if (m_bufs.grow()) {
             rearm_starved(false);

@@ -19,11 +19,13 @@ namespace coio::detail {
 namespace {
 
 constexpr unsigned sq_size = 4096;
-// Every connection may have a recv and a send in flight; 65536 CQEs (the
-// kernel's maximum, clamped on older ones) keep 20,000 idle connections far
-// from an overflow. Beyond that IORING_FEAT_NODROP keeps the excess in the
-// kernel until the next io_uring_enter(GETEVENTS) flushes it (see reap()).
-constexpr unsigned cq_size = 65536;
+// 16,384 CQEs (256 KiB): the completions of one iteration for that many
+// sockets. The CQ's pages count in RSS once the ring has wrapped over them, so
+// the kernel's maximum (65,536, 1 MiB) cost up to 100 bytes per idle
+// connection at 10,000. Beyond that IORING_FEAT_NODROP keeps the excess in the
+// kernel until the next io_uring_enter(GETEVENTS) flushes it (see reap()):
+// slower, never lost (tests/backend/uring_test.cpp overflows a 16-entry CQ).
+constexpr unsigned cq_size = 16384;
 
 std::string probe_once() {
     io_uring ring{};
