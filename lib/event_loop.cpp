@@ -126,10 +126,12 @@ void event_loop::call_soon(std::function<void()> f) {
 }
 
 void event_loop::call_soon_threadsafe(std::function<void()> f) {
-    {
-        std::lock_guard lock(m_impl->m_remote_mutex);
-        m_impl->m_remote.push_back(std::move(f));
-    }
+    // wake() runs under the lock: the loop takes the same lock before it can
+    // run `f`, so it cannot run it, finish and destroy the backend (closing
+    // the eventfd, whose number another socket may then get) while this thread
+    // is still inside wake(). Found by the TSan configuration on io_uring.
+    std::lock_guard lock(m_impl->m_remote_mutex);
+    m_impl->m_remote.push_back(std::move(f));
     m_impl->m_remote_pending.store(true, std::memory_order_release);
     m_impl->m_backend->wake();
 }

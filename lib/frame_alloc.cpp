@@ -28,7 +28,7 @@ struct cache_reaper {
         for (std::size_t cls = 0; cls < frame_classes; ++cls) {
             while (frame_cache::node* n = c.m_head[cls]) {
                 c.m_head[cls] = n->m_next;
-                ::operator delete(n, (cls + 1) * frame_granule);
+                ::operator delete(n); // unsized: clang 14 has no sized delete by default
             }
             c.m_count[cls] = 0;
         }
@@ -47,8 +47,8 @@ void* frame_alloc_slow(std::size_t size) {
     return ::operator new(rounded(size));
 }
 
-void frame_free_slow(void* p, std::size_t size) noexcept {
-    ::operator delete(p, rounded(size));
+void frame_free_slow(void* p, std::size_t /*size*/) noexcept {
+    ::operator delete(p);
 }
 
 } // namespace coio::detail

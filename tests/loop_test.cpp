@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <semaphore>
 #include <stdexcept>
 #include <string>
@@ -200,6 +201,25 @@ TEST_CASE("create_task starts the task on the next iteration, not inline", "[loo
         CHECK(order == std::vector<int>({0, 1}));
         CHECK(loop().stats().iterations == before + 1);
         co_await h;
+    }());
+}
+
+// Regression: task_handle<T> did not compile for a move-only T (its copying
+// branch was always instantiated).
+TEST_CASE("a task handle of a move-only value hands the value over", "[loop]") {
+    run_clean([]() -> task<> {
+        auto h = coio::create_task(
+            [](int v) -> task<std::unique_ptr<int>> { co_return std::make_unique<int>(v); }(7));
+        std::unique_ptr<int> got = co_await h; // lvalue handle: moved out all the same
+        REQUIRE(got != nullptr);
+        CHECK(*got == 7);
+        auto h2 = coio::create_task(
+            [](int v) -> task<std::unique_ptr<int>> { co_return std::make_unique<int>(v); }(8));
+        std::unique_ptr<int> got2 = co_await std::move(h2);
+        REQUIRE(got2 != nullptr);
+        CHECK(*got2 == 8);
+        std::unique_ptr<int> again = h2.result(); // the value was moved out before
+        CHECK(again == nullptr);
     }());
 }
 

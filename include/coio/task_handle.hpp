@@ -74,8 +74,8 @@ public:
         return p().m_exception;
     }
 
-    // The task's value (copied) or its exception rethrown. Throws
-    // std::logic_error if it has not finished.
+    // The task's value (copied; moved out if T cannot be copied) or its
+    // exception rethrown. Throws std::logic_error if it has not finished.
     decltype(auto) result() const {
         require_done();
         return get();
@@ -137,6 +137,8 @@ public:
                 return;
             } else if constexpr (std::is_reference_v<T>) {
                 return r.m_value.value();
+            } else if constexpr (!std::is_copy_constructible_v<T>) {
+                return T(std::move(r.m_value).value()); // move-only: moved out either way
             } else {
                 if (m_move) {
                     return T(std::move(r.m_value).value());
@@ -152,8 +154,9 @@ public:
     };
 
     // Wait for the task. An lvalue handle yields a copy of the value; an rvalue
-    // handle moves it out. If the awaiting task is cancelled meanwhile, the
-    // awaited task is cancelled too (use shield to prevent that).
+    // handle moves it out, and so does an lvalue one when T cannot be copied
+    // (a socket, a unique_ptr): retrieve such a value once. If the awaiting task is cancelled
+    // meanwhile, the awaited task is cancelled too (use shield to prevent that).
     awaiter operator co_await() const& { return awaiter{m_h, false}; }
     awaiter operator co_await() && { return awaiter{m_h, true}; }
 
@@ -183,6 +186,8 @@ private:
             return;
         } else if constexpr (std::is_reference_v<T>) {
             return r.m_value.value();
+        } else if constexpr (!std::is_copy_constructible_v<T>) {
+            return T(std::move(r.m_value).value()); // move-only: moved out
         } else {
             return T(r.m_value.value());
         }

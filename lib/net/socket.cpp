@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace coio {
@@ -56,7 +57,9 @@ address socket::local_address() const {
     if (::getsockname(m_fd, static_cast<sockaddr*>(a.data()), &len) != 0) {
         detail::throw_net_error(errno, "getsockname", {});
     }
-    a.set_size(len);
+    // A Unix-domain socket's name is longer than address's storage: the
+    // kernel truncates it, and the family reads as none.
+    a.set_size(std::min<socklen_t>(len, address::capacity()));
     return a;
 }
 
@@ -66,7 +69,9 @@ address socket::peer_address() const {
     if (::getpeername(m_fd, static_cast<sockaddr*>(a.data()), &len) != 0) {
         detail::throw_net_error(errno, "getpeername", {});
     }
-    a.set_size(len);
+    // A Unix-domain socket's name is longer than address's storage: the
+    // kernel truncates it, and the family reads as none.
+    a.set_size(std::min<socklen_t>(len, address::capacity()));
     return a;
 }
 
