@@ -94,17 +94,6 @@ namespace detail {
 // connection besides the server's connection task: no adapter coroutine.
 using connection_fn = std::function<task<>(socket)>;
 task<server> start_server_impl(connection_fn fn, address at, server_options opts);
-
-template <class Handler>
-task<> run_handler(std::shared_ptr<Handler> h, socket s) {
-    co_await (*h)(std::move(s));
-}
-
-template <class Handler>
-task<> run_stream_handler(std::shared_ptr<Handler> h, socket s, stream_options opts) {
-    stream_pair p = make_streams(std::move(s), opts);
-    co_await (*h)(std::move(p.reader), std::move(p.writer));
-}
 } // namespace detail
 
 // Listen on host:port (numeric host; port 0 picks a free port, see port()).
