@@ -445,6 +445,34 @@ TEST_CASE("EOF and reset that arrive after a short read still end the waiting re
     run_clean(end_after_short_read(true));
 }
 
+// --- read_some after read_chunk ------------------------------------------------------
+
+// On io_uring the multishot recv armed by read_chunk owns the socket's data:
+// a read_some would race it for the bytes, so it is refused (EBUSY) and the
+// data stays for read_chunk. Elsewhere the two mix freely.
+coio::task<> read_some_after_read_chunk() {
+    sock_pair p = co_await connected_pair();
+    send_now(p.b, "one");
+    std::string first = co_await read_chunks(&p.a, 3);
+    CHECK(first == "one");
+    send_now(p.b, "two");
+    std::array<char, 16> buf{};
+    coio::io_result r = co_await p.a.read_some(std::span(buf));
+    if (loop().backend_name() == "io_uring" && !g_single_shot) {
+        CHECK(r.status == coio::io_status::error);
+        CHECK(r.error.value() == EBUSY);
+        std::string two = co_await read_chunks(&p.a, 3);
+        CHECK(two == "two");
+    } else {
+        REQUIRE(r.ok());
+        CHECK(std::string_view(buf.data(), r.bytes) == "two");
+    }
+}
+
+TEST_CASE("read_some on a socket read with read_chunk loses no data", "[backend][pooled]") {
+    run_clean(read_some_after_read_chunk());
+}
+
 // --- scale: more readers than pool buffers ----------------------------------------
 
 coio::task<std::string> chunk_echo(coio::socket* s, std::size_t n) {
@@ -523,6 +551,7 @@ coio::task<bool> uring_scenarios() {
     co_await reuse_within_one_iteration();
     co_await reuse_with_old_data_flowing();
     co_await end_after_short_read(false);
+    co_await read_some_after_read_chunk();
     co_await many_chunk_readers(300);
     co_return true;
 }
