@@ -205,9 +205,10 @@ def write(results, out):
              f"{m['gxx']}; {m['clangxx']}. Release build (`-Dbuildtype=release`, g++).")
     L.append(f"- Load average at start {' / '.join(m['loadavg_start'])}, at end "
              f"{' / '.join(m.get('loadavg_end', ['?']))} (1/5/15 min): "
-             + ("**the machine was shared and heavily loaded** (other builds running on both "
-                "cores), so absolute numbers are noisy and pessimistic; ratios between servers "
-                "measured in the same run are the meaningful part."
+             + ("**other work was running on the machine, or had just stopped**, so absolute "
+                "numbers may be noisy and pessimistic; ratios between servers measured in the "
+                "same run are the meaningful part. (The suite itself keeps both cores busy, so "
+                "the load at the end says little.)"
                 if float(m["loadavg_start"][0]) > 1.5 else "the machine was quiet."))
     L.append(f"- Suite time: {results['elapsed_s']:.0f} s of measurement. Server pinned to "
              f"core 0, loadgen to core 1; {results['duration_s']} s measured after "
@@ -261,9 +262,9 @@ def write(results, out):
             h = heap.get(model.split("-", 1)[1])
             note = ""
             if h:
-                note = (f" (heap: {h['live_bytes_per_connection']:,.0f} B, of which 4,096 B is "
-                        f"the echo handler's own buffer; coio's share "
-                        f"{h['live_bytes_per_connection'] - 4096:,.0f} B)")
+                note = (f" (live heap per connection: {h['live_bytes_per_connection']:,.0f} B - "
+                        f"the echo handler's frame, the connection task and its root; the "
+                        f"handler reads with read_chunk, so it holds no read buffer while idle)")
             L.append(f"| {model} memory per idle connection < 1 KiB | {fmt(v, 0)} B RSS{note} | "
                      f"{ok(v is not None and v < TARGET_IDLE_BYTES)} |")
     for r in results.get("idle", {}).get("big", []):
