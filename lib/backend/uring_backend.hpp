@@ -159,10 +159,9 @@ private:
         std::uint16_t head = no_buf; // buffers received and not yet read,
         std::uint16_t tail = no_buf; // linked through m_queue_next
         std::uint16_t queued =
-            0;                 // buffers in that queue (queue_cap and what came before the cancel)
-        bool armed = false;    // a multishot recv is in the kernel
-        bool starved = false;  // in m_starved: waits for free ring buffers
-        bool yielding = false; // its multishot was cancelled to let starved sockets in
+            0;                // buffers in that queue (queue_cap and what came before the cancel)
+        bool armed = false;   // a multishot recv is in the kernel
+        bool starved = false; // in m_starved: waits for free ring buffers
     };
     enum class mode : std::uint8_t { deliver, defer, drop };
     enum class pool_mode : std::uint8_t { unknown, ring, single };
@@ -203,7 +202,6 @@ private:
     bool submit_pooled(io_op& op, entry& e);
     void arm_recv(int fd, entry& e) noexcept;
     void starve(int fd, entry& e) noexcept;
-    void arm_or_queue(int fd, entry& e) noexcept;
     void rearm_starved(bool blocking) noexcept;
     void on_recv_cqe(std::uint64_t data, int res, unsigned flags, mode how) noexcept;
     void take_queued(entry& e, io_op& op) noexcept;

@@ -174,7 +174,11 @@ bool uring_backend::submit_pooled(io_op& op, entry& e) {
         return true;
     }
     if (!e.armed && !e.starved) {
-        arm_or_queue(op.m_fd, e);
+        if (m_bufs.available() > 0) {
+            arm_recv(op.m_fd, e);
+        } else {
+            starve(op.m_fd, e);
+        }
     }
     e.reader = &op;
     op.m_state = st_parked;
@@ -196,17 +200,6 @@ void uring_backend::arm_recv(int fd, entry& e) noexcept {
     io_uring_sqe_set_data64(sqe, recv_data(fd, e.gen));
     e.armed = true;
     ++m_multishots;
-}
-
-// Arm at once only if no socket is waiting for buffers; otherwise take a place
-// at the back of that FIFO, so that sockets are served in turns when the ring
-// is short (rearm_starved arms them as buffers come back).
-void uring_backend::arm_or_queue(int fd, entry& e) noexcept {
-    if (m_bufs.available() > 0 && m_starved.empty()) {
-        arm_recv(fd, e);
-    } else {
-        starve(fd, e);
-    }
 }
 
 void uring_backend::starve(int fd, entry& e) noexcept {
@@ -284,24 +277,14 @@ void uring_backend::on_recv_cqe(std::uint64_t data, int res, unsigned flags, mod
     const bool was = active(e);
     if (!more) {
         e.armed = false;
-        e.yielding = false;
     }
     if (has_buf && res > 0) {
         m_queue_len[id] = static_cast<std::uint16_t>(res);
         m_queue_next[id] = no_buf;
         (e.tail == no_buf ? e.head : m_queue_next[e.tail]) = id;
         e.tail = id;
-        // Cancel the multishot (it ends with -ECANCELED and is re-armed by the
-        // next wait for data) when nobody reads and the queue is full, or when
-        // other sockets starve for buffers: an armed socket whose peer answers
-        // quickly would otherwise take every buffer that comes back, and the
-        // starved ones wait for seconds (measured: p99 0.2-0.4 s against 42 ms
-        // for single-shot recvs at 1,000 echo connections on a 64-buffer ring).
-        ++e.queued;
-        if (e.armed && !e.yielding &&
-            ((e.queued >= queue_cap && e.reader == nullptr) || !m_starved.empty())) {
-            e.yielding = true;
-            cancel_data(data);
+        if (++e.queued == queue_cap && e.armed && e.reader == nullptr) {
+            cancel_data(data); // ends with -ECANCELED: re-armed by the next wait for data
         }
     } else {
         if (has_buf) {
@@ -322,7 +305,11 @@ void uring_backend::on_recv_cqe(std::uint64_t data, int res, unsigned flags, mod
             take_queued(e, op);
             finish(op, how);
         } else if (!e.armed && !e.starved) {
-            arm_or_queue(static_cast<int>(fd), e);
+            if (m_bufs.available() > 0) {
+                arm_recv(static_cast<int>(fd), e);
+            } else {
+                starve(static_cast<int>(fd), e);
+            }
         }
     }
     settle(e, was);

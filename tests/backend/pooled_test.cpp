@@ -537,11 +537,10 @@ TEST_CASE("1,000 sockets read with read_chunk at once, more than the pool holds,
 // 1,000 busy echo connections sharing 64 pool buffers, driven by peers on
 // another thread that answer each echo at once (as bench/loadgen does): every
 // connection must keep getting its turn - a socket left starved (never
-// re-armed, or always beaten to the buffers by armed ones) shows up as a low
-// count, a stall as the peers' 30 s poll timeout. The io_uring backend gives
-// up a socket's multishot while others starve (uring_buffers.cpp); that rule's
-// effect on latency is measured in bench/ (p99 0.29 s -> 45 ms at 1,000
-// connections), not here.
+// re-armed) shows up as a low count, a stall as the peers' 30 s poll timeout.
+// Regression (io_uring): a rule that cancelled a busy socket's multishot
+// while others starved stalled a reader here about one run in three; it was
+// taken back (docs/design.md, read buffers).
 coio::task<> chunk_echo_until_eof(coio::socket* s) {
     for (;;) {
         coio::chunk_result r = co_await s->read_chunk();
