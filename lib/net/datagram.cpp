@@ -1,5 +1,6 @@
 // lib/net/datagram.cpp - UDP socket setup, the msghdr behind its awaiters,
 // and open_datagram_endpoint.
+#include "net/socket_ops.hpp"
 #include "sys/fd.hpp"
 
 #include <coio/event_loop.hpp>
@@ -53,14 +54,6 @@ bool msg_truncated(const msg_storage& m) noexcept {
 
 } // namespace detail
 
-namespace {
-void set_int_option(int fd, int name, int value, std::string_view what) {
-    if (::setsockopt(fd, SOL_SOCKET, name, &value, sizeof value) != 0) {
-        detail::throw_net_error(errno, what, {});
-    }
-}
-} // namespace
-
 datagram_socket datagram_socket::open_udp(address::family family) {
     int af = family == address::family::ipv6 ? AF_INET6 : AF_INET;
     int fd = sys::open_datagram_socket(af);
@@ -71,17 +64,15 @@ datagram_socket datagram_socket::open_udp(address::family family) {
 }
 
 void datagram_socket::set_reuse_address(bool on) {
-    set_int_option(m_fd, SO_REUSEADDR, on ? 1 : 0, "setsockopt(SO_REUSEADDR)");
+    detail::set_int_option(m_fd, SOL_SOCKET, SO_REUSEADDR, on ? 1 : 0, "setsockopt(SO_REUSEADDR)");
 }
 
 void datagram_socket::set_broadcast(bool on) {
-    set_int_option(m_fd, SO_BROADCAST, on ? 1 : 0, "setsockopt(SO_BROADCAST)");
+    detail::set_int_option(m_fd, SOL_SOCKET, SO_BROADCAST, on ? 1 : 0, "setsockopt(SO_BROADCAST)");
 }
 
 void datagram_socket::bind(const address& a) {
-    if (::bind(m_fd, static_cast<const sockaddr*>(a.data()), a.size()) != 0) {
-        detail::throw_net_error(errno, "bind", a.to_string());
-    }
+    detail::bind_fd(m_fd, a);
 }
 
 void datagram_socket::connect(const address& to) {
@@ -91,34 +82,16 @@ void datagram_socket::connect(const address& to) {
 }
 
 address datagram_socket::local_address() const {
-    address a;
-    socklen_t len = address::capacity();
-    if (::getsockname(m_fd, static_cast<sockaddr*>(a.data()), &len) != 0) {
-        detail::throw_net_error(errno, "getsockname", {});
-    }
-    a.set_size(len);
-    return a;
+    return detail::local_address_of(m_fd);
 }
 
 address datagram_socket::peer_address() const {
-    address a;
-    socklen_t len = address::capacity();
-    if (::getpeername(m_fd, static_cast<sockaddr*>(a.data()), &len) != 0) {
-        detail::throw_net_error(errno, "getpeername", {});
-    }
-    a.set_size(len);
-    return a;
+    return detail::peer_address_of(m_fd);
 }
 
 void datagram_socket::close() noexcept {
-    if (m_fd < 0) {
-        return;
-    }
-    int fd = std::exchange(m_fd, -1);
-    if (event_loop* loop = event_loop::current()) {
-        loop->close_fd(fd); // completes in-flight ops on fd as cancelled
-    } else {
-        ::close(fd);
+    if (m_fd >= 0) {
+        detail::close_socket_fd(std::exchange(m_fd, -1));
     }
 }
 

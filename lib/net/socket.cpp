@@ -1,4 +1,5 @@
 // lib/net/socket.cpp - socket setup calls and write_all.
+#include "net/socket_ops.hpp"
 #include "sys/fd.hpp"
 
 #include <coio/event_loop.hpp>
@@ -14,13 +15,49 @@
 
 namespace coio {
 
-namespace {
+namespace detail {
+
 void set_int_option(int fd, int level, int name, int value, std::string_view what) {
     if (::setsockopt(fd, level, name, &value, sizeof value) != 0) {
-        detail::throw_net_error(errno, what, {});
+        throw_net_error(errno, what, {});
     }
 }
-} // namespace
+
+void bind_fd(int fd, const address& a) {
+    if (::bind(fd, static_cast<const sockaddr*>(a.data()), a.size()) != 0) {
+        throw_net_error(errno, "bind", a.to_string());
+    }
+}
+
+address local_address_of(int fd) {
+    address a;
+    socklen_t len = address::capacity();
+    if (::getsockname(fd, static_cast<sockaddr*>(a.data()), &len) != 0) {
+        throw_net_error(errno, "getsockname", {});
+    }
+    a.set_size(std::min<socklen_t>(len, address::capacity()));
+    return a;
+}
+
+address peer_address_of(int fd) {
+    address a;
+    socklen_t len = address::capacity();
+    if (::getpeername(fd, static_cast<sockaddr*>(a.data()), &len) != 0) {
+        throw_net_error(errno, "getpeername", {});
+    }
+    a.set_size(std::min<socklen_t>(len, address::capacity()));
+    return a;
+}
+
+void close_socket_fd(int fd) noexcept {
+    if (event_loop* loop = event_loop::current()) {
+        loop->close_fd(fd); // completes in-flight ops on fd as cancelled
+    } else {
+        ::close(fd);
+    }
+}
+
+} // namespace detail
 
 socket socket::open_tcp(address::family family) {
     int af = family == address::family::ipv6 ? AF_INET6 : AF_INET;
@@ -32,17 +69,15 @@ socket socket::open_tcp(address::family family) {
 }
 
 void socket::set_reuse_address(bool on) {
-    set_int_option(m_fd, SOL_SOCKET, SO_REUSEADDR, on ? 1 : 0, "setsockopt(SO_REUSEADDR)");
+    detail::set_int_option(m_fd, SOL_SOCKET, SO_REUSEADDR, on ? 1 : 0, "setsockopt(SO_REUSEADDR)");
 }
 
 void socket::set_nodelay(bool on) {
-    set_int_option(m_fd, IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0, "setsockopt(TCP_NODELAY)");
+    detail::set_int_option(m_fd, IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0, "setsockopt(TCP_NODELAY)");
 }
 
 void socket::bind(const address& a) {
-    if (::bind(m_fd, static_cast<const sockaddr*>(a.data()), a.size()) != 0) {
-        detail::throw_net_error(errno, "bind", a.to_string());
-    }
+    detail::bind_fd(m_fd, a);
 }
 
 void socket::listen(int backlog) {
@@ -52,27 +87,11 @@ void socket::listen(int backlog) {
 }
 
 address socket::local_address() const {
-    address a;
-    socklen_t len = address::capacity();
-    if (::getsockname(m_fd, static_cast<sockaddr*>(a.data()), &len) != 0) {
-        detail::throw_net_error(errno, "getsockname", {});
-    }
-    // A Unix-domain socket's name is longer than address's storage: the
-    // kernel truncates it, and the family reads as none.
-    a.set_size(std::min<socklen_t>(len, address::capacity()));
-    return a;
+    return detail::local_address_of(m_fd);
 }
 
 address socket::peer_address() const {
-    address a;
-    socklen_t len = address::capacity();
-    if (::getpeername(m_fd, static_cast<sockaddr*>(a.data()), &len) != 0) {
-        detail::throw_net_error(errno, "getpeername", {});
-    }
-    // A Unix-domain socket's name is longer than address's storage: the
-    // kernel truncates it, and the family reads as none.
-    a.set_size(std::min<socklen_t>(len, address::capacity()));
-    return a;
+    return detail::peer_address_of(m_fd);
 }
 
 std::error_code socket::shutdown(shutdown_how how) noexcept {
@@ -87,12 +106,7 @@ void socket::close() noexcept {
     if (m_fd < 0) {
         return;
     }
-    int fd = std::exchange(m_fd, -1);
-    if (event_loop* loop = event_loop::current()) {
-        loop->close_fd(fd); // completes in-flight ops on fd as cancelled
-    } else {
-        ::close(fd);
-    }
+    detail::close_socket_fd(std::exchange(m_fd, -1));
 }
 
 task<io_result> socket::write_all(std::span<const std::byte> buf) {
