@@ -10,6 +10,7 @@
 // ones also run an explicit io_uring loop with the buffer ring and with the
 // single-shot fallback (COIO_URING_BUFRING=0). run_clean checks that every
 // buffer is back (loop_stats::buffers_out) when the loop is done.
+#include "backend/pair_support.hpp"
 #include "support/support.hpp"
 
 #include <coio/coio.hpp>
@@ -35,33 +36,9 @@ namespace {
 using coio::test::require_clean;
 using coio::test::run_clean;
 
-struct sock_pair {
-    coio::socket a; // the connecting side
-    coio::socket b; // the accepted side
-};
-
-coio::socket listen_on_loopback(int backlog) {
-    coio::socket l = coio::socket::open_tcp(coio::address::family::ipv4);
-    l.bind(coio::address::loopback_v4(0));
-    l.listen(backlog);
-    return l;
-}
-
-coio::task<sock_pair> connected_pair(coio::socket* listener = nullptr) {
-    coio::socket own;
-    if (listener == nullptr) {
-        own = listen_on_loopback(16);
-        listener = &own;
-    }
-    sock_pair p;
-    p.a = coio::socket::open_tcp(coio::address::family::ipv4);
-    coio::io_result c = co_await p.a.connect(listener->local_address());
-    REQUIRE(c.ok());
-    coio::accept_result r = co_await listener->accept();
-    REQUIRE(r.ok());
-    p.b = std::move(r.sock);
-    co_return p;
-}
+using coio::test::connected_pair;
+using coio::test::listen_on_loopback;
+using coio::test::sock_pair;
 
 // Sends with a plain syscall, so that no loop iteration passes.
 void send_now(const coio::socket& s, std::string_view data) {

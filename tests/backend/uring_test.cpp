@@ -7,6 +7,7 @@
 // Every test runs on the backend named by COIO_BACKEND (meson runs this binary
 // once per backend); the ones tagged [io_uring] build an io_uring loop
 // explicitly when this machine has one.
+#include "backend/pair_support.hpp"
 #include "support/support.hpp"
 
 #include <coio/coio.hpp>
@@ -36,35 +37,9 @@ namespace {
 using coio::test::require_clean;
 using coio::test::run_clean;
 
-struct sock_pair {
-    coio::socket a; // the connecting side
-    coio::socket b; // the accepted side
-};
-
-coio::socket listen_on_loopback(int backlog) {
-    coio::socket l = coio::socket::open_tcp(coio::address::family::ipv4);
-    l.bind(coio::address::loopback_v4(0));
-    l.listen(backlog);
-    return l;
-}
-
-// Two connected TCP sockets over 127.0.0.1, through `listener` (the caller's,
-// which outlives this call) or through a listener of their own.
-coio::task<sock_pair> connected_pair(coio::socket* listener = nullptr) {
-    coio::socket own;
-    if (listener == nullptr) {
-        own = listen_on_loopback(16);
-        listener = &own;
-    }
-    sock_pair p;
-    p.a = coio::socket::open_tcp(coio::address::family::ipv4);
-    coio::io_result c = co_await p.a.connect(listener->local_address());
-    REQUIRE(c.ok());
-    coio::accept_result r = co_await listener->accept();
-    REQUIRE(r.ok());
-    p.b = std::move(r.sock);
-    co_return p;
-}
+using coio::test::connected_pair;
+using coio::test::listen_on_loopback;
+using coio::test::sock_pair;
 
 // Reads once; the socket lives in the awaiting frame (see each caller).
 coio::task<coio::io_result> read_once(coio::socket* s, std::string* into) {

@@ -1,0 +1,43 @@
+// tests/backend/pair_support.hpp - connected TCP socket pairs over 127.0.0.1
+// for the backend tests (uring_test, pooled_test).
+#pragma once
+
+#include "support/support.hpp"
+
+#include <coio/coio.hpp>
+
+#include <utility>
+
+namespace coio::test {
+
+struct sock_pair {
+    coio::socket a; // the connecting side
+    coio::socket b; // the accepted side
+};
+
+inline coio::socket listen_on_loopback(int backlog) {
+    coio::socket l = coio::socket::open_tcp(coio::address::family::ipv4);
+    l.bind(coio::address::loopback_v4(0));
+    l.listen(backlog);
+    return l;
+}
+
+// Two connected TCP sockets over 127.0.0.1, through `listener` (the caller's,
+// which outlives this call) or through a listener of their own.
+inline coio::task<sock_pair> connected_pair(coio::socket* listener = nullptr) {
+    coio::socket own;
+    if (listener == nullptr) {
+        own = listen_on_loopback(16);
+        listener = &own;
+    }
+    sock_pair p;
+    p.a = coio::socket::open_tcp(coio::address::family::ipv4);
+    coio::io_result c = co_await p.a.connect(listener->local_address());
+    REQUIRE(c.ok());
+    coio::accept_result r = co_await listener->accept();
+    REQUIRE(r.ok());
+    p.b = std::move(r.sock);
+    co_return p;
+}
+
+} // namespace coio::test
