@@ -56,6 +56,19 @@ struct datagram_result {
 
 namespace detail {
 
+// The status of a finished datagram op: bytes for r >= 0, else the error.
+inline datagram_result datagram_outcome(int r) {
+    datagram_result out;
+    if (r < 0) {
+        io_result e = make_io_result(r, 0);
+        out.status = e.status;
+        out.error = e.error;
+    } else {
+        out.bytes = static_cast<std::size_t>(r);
+    }
+    return out;
+}
+
 // Room for a struct msghdr and its one iovec, filled by lib/net/datagram.cpp
 // (public headers include no OS header; the sizes are static_asserted there).
 // It lives in the awaiter, so it stays put until the backend is done with it.
@@ -143,14 +156,10 @@ public:
     }
     datagram_result await_resume() {
         const int r = take_result();
-        datagram_result out;
+        datagram_result out = detail::datagram_outcome(r);
         if (r < 0) {
-            io_result e = detail::make_io_result(r, 0);
-            out.status = e.status;
-            out.error = e.error;
             return out;
         }
-        out.bytes = static_cast<std::size_t>(r);
         out.truncated = detail::msg_truncated(m_msg);
         const std::uint32_t n = detail::msg_name_len(m_msg);
         m_peer.set_size(n < address::capacity() ? n : address::capacity());
@@ -173,18 +182,7 @@ public:
         m_op.m_buf = m_msg.msg;
         m_op.m_len = len;
     }
-    datagram_result await_resume() {
-        const int r = take_result();
-        datagram_result out;
-        if (r < 0) {
-            io_result e = detail::make_io_result(r, 0);
-            out.status = e.status;
-            out.error = e.error;
-            return out;
-        }
-        out.bytes = static_cast<std::size_t>(r);
-        return out;
-    }
+    datagram_result await_resume() { return detail::datagram_outcome(take_result()); }
 
 private:
     detail::msg_storage m_msg;
