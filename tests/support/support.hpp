@@ -29,6 +29,9 @@ struct counted {
 // Open fds in this process (/proc/self/fd), to check nothing leaks.
 std::size_t open_fd_count();
 
+// The same fds, one "fd -> target" line each, for a failure message.
+std::string open_fd_list();
+
 // The loop is clean: no task, frame, ready handle, timer, I/O or registration.
 inline void require_clean(const coio::event_loop& loop) {
     coio::loop_stats s = loop.stats();
@@ -45,7 +48,7 @@ inline void require_clean(const coio::event_loop& loop) {
 // clean afterwards and that no fd leaked; return t's value.
 template <class T>
 T run_clean(coio::task<T> t) {
-    const std::size_t fds_before = open_fd_count();
+    const std::string fds_before = open_fd_list();
     coio::result<T> out;
     {
         coio::event_loop loop;
@@ -61,7 +64,7 @@ T run_clean(coio::task<T> t) {
         }
         require_clean(loop);
     }
-    CHECK(open_fd_count() == fds_before);
+    CHECK(open_fd_list() == fds_before);
     return std::move(out).value();
 }
 
