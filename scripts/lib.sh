@@ -7,7 +7,7 @@ COIO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 COIO_PACKAGES=(meson ninja-build pkg-config g++ clang libclang-rt-14-dev libtsan2
     liburing-dev catch2 libseccomp-dev libbenchmark-dev python3 bsdutils)
 
-log() { printf '== %s\n' "$*" >&2; }
+log() { printf '== %s (at %ds)\n' "$*" "$SECONDS" >&2; }
 
 # Install any of the given packages that is missing (apt-get update once).
 ensure_packages() {
