@@ -1,18 +1,16 @@
-// lib/net/unix.cpp - Unix-domain stream sockets: connect_unix and the accept
-// loop behind start_unix_server.
+// lib/net/unix.cpp - Unix-domain stream sockets: connect_unix, and
+// start_unix_server on the accept loop it shares with start_server
+// (listener.hpp).
 //
 // coio::address is sized for IPv4/IPv6 (28 bytes; it sits in per-connection
-// structures), so a sockaddr_un (110 bytes) never goes through it: the accept
-// awaiter here keeps its own sockaddr_un, in the frame of the coroutine that
-// awaits it, for as long as the backend may use it; connect is a plain call
-// (see connect_unix).
+// structures), so a sockaddr_un (110 bytes) never goes through it: the
+// accept loop uses an awaiter with its own sockaddr_un for a Unix listener
+// (listener.cpp), and connect is a plain call (see connect_unix).
+#include "net/listener.hpp"
 #include "sys/fd.hpp"
 
-#include <coio/detail/io_awaiter.hpp>
-#include <coio/detail/wait_queue.hpp>
 #include <coio/net/unix.hpp>
 #include <coio/sleep.hpp>
-#include <coio/timeout.hpp>
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -84,34 +82,6 @@ std::string path_of(const sockaddr_un& sa, socklen_t len) {
     return std::string(sa.sun_path, n);
 }
 
-// Accept with room for a whole sockaddr_un, so the kernel never truncates it
-// and the reported length never exceeds the buffer.
-class unix_accept_awaiter : public detail::io_awaiter_base {
-public:
-    explicit unix_accept_awaiter(int fd) noexcept {
-        m_op.m_code = detail::op_code::accept;
-        m_op.m_fd = fd;
-        m_op.m_addr = &m_peer;
-        m_op.m_addr_len = &m_len;
-    }
-    accept_result await_resume() {
-        const int r = take_result();
-        accept_result out;
-        if (r >= 0) {
-            out.sock = socket(r);
-            return out;
-        }
-        io_result e = detail::make_io_result(r, 0);
-        out.status = e.status;
-        out.error = e.error;
-        return out;
-    }
-
-private:
-    sockaddr_un m_peer{};
-    std::uint32_t m_len = sizeof(sockaddr_un);
-};
-
 socket open_unix_socket(const std::string& path) {
     int fd = sys::open_stream_socket(AF_UNIX);
     if (fd < 0) {
@@ -172,31 +142,13 @@ std::string peer_unix_path(const socket& s) {
 
 namespace detail {
 
-struct unix_server_state {
-    socket m_listener;
+struct unix_server_state : listener_state {
     std::string m_path;
-    std::string m_display;
-    // The socket file this server created (0/0 for an abstract name): close()
-    // removes the path only while it is still this file.
+    // The socket file this server created (none for an abstract name):
+    // close() removes the path only while it is still this file.
     dev_t m_dev = 0;
     ino_t m_ino = 0;
     bool m_has_file = false;
-    unix_server_options m_opts;
-    connection_fn m_fn;
-    event_loop* m_loop = nullptr;
-    bool m_closed = false;
-    server_stats m_stats;
-    wait_queue m_closed_q; // serve_forever
-    wait_queue m_idle_q;   // wait_closed
-    wait_queue m_freed_q;  // a paused accept: a connection closed
-
-    void connection_ended() noexcept {
-        --m_stats.active;
-        m_freed_q.notify_all();
-        if (m_closed && m_stats.active == 0) {
-            m_idle_q.notify_all();
-        }
-    }
 
     void remove_file() noexcept {
         struct stat now {};
@@ -208,94 +160,13 @@ struct unix_server_state {
     }
 };
 
-namespace {
-
-bool out_of_resources(int e) noexcept {
-    return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
-}
-
-task<> serve_connection(std::shared_ptr<unix_server_state> st, socket s) {
-    struct ended {
-        unix_server_state& st;
-        ~ended() { st.connection_ended(); }
-    } guard{*st};
-    co_await st->m_fn(std::move(s));
-}
-
-task<> wait_fd_freed(std::shared_ptr<unix_server_state> st) {
-    co_await st->m_freed_q.wait();
-}
-
-// Out of fds: wait for the backoff or until one of this server's connections
-// closes, whichever is first (server.cpp's policy, see docs/design.md).
-task<> pause_accepting(std::shared_ptr<unix_server_state> st, std::chrono::milliseconds d) {
-    try {
-        co_await wait_for(wait_fd_freed(st), d);
-    } catch (const timeout_error&) {
-        // the backoff passed
-    }
-}
-
-task<> accept_loop(std::shared_ptr<unix_server_state> st) {
-    using namespace std::chrono_literals;
-    std::chrono::milliseconds backoff{0};
-    while (!st->m_closed) {
-        accept_result r = co_await unix_accept_awaiter(st->m_listener.native_handle());
-        if (r.ok()) {
-            backoff = 0ms;
-            ++st->m_stats.accepted;
-            ++st->m_stats.active;
-            st->m_loop->create_task(serve_connection(st, std::move(r.sock)),
-                                    "connection on " + st->m_display);
-            continue;
-        }
-        if (st->m_closed || r.status == io_status::cancelled) {
-            break;
-        }
-        ++st->m_stats.accept_errors;
-        const int e = r.error.value();
-        if (out_of_resources(e)) {
-            if (backoff == 0ms) {
-                std::string msg = "accept on " + st->m_display + ": " + r.error.message() +
-                                  "; accepting paused until a connection closes (at most 1 s)";
-                st->m_loop->call_exception_handler({msg, "accept", nullptr});
-            }
-            backoff = std::clamp(backoff * 2, 10ms, 1000ms);
-            ++st->m_stats.accept_pauses;
-            co_await pause_accepting(st, backoff);
-            continue;
-        }
-        if (e == EBADF || e == EINVAL || e == ENOTSOCK || e == EOPNOTSUPP) {
-            std::string msg = "accept on " + st->m_display + ": " + r.error.message() +
-                              "; the listening socket is unusable, server stopped";
-            st->m_loop->call_exception_handler({msg, "accept", nullptr});
-            break;
-        }
-        // ECONNABORTED and the like: that one connection failed.
-    }
-}
-
-task<> wait_until_closed(std::shared_ptr<unix_server_state> st) {
-    while (!st->m_closed) {
-        co_await st->m_closed_q.wait();
-    }
-}
-
-task<> wait_until_idle(std::shared_ptr<unix_server_state> st) {
-    while (!st->m_closed || st->m_stats.active > 0) {
-        co_await st->m_idle_q.wait();
-    }
-}
-
-} // namespace
-
 task<unix_server> start_unix_server_impl(connection_fn fn, std::string path,
                                          unix_server_options opts) {
     const unix_address at = make_unix_address(path, "bind");
     auto st = std::make_shared<unix_server_state>();
     st->m_loop = &event_loop::running();
     st->m_fn = std::move(fn);
-    st->m_opts = opts;
+    st->m_unix = true;
     st->m_path = path;
     st->m_display = display(path);
     st->m_listener = open_unix_socket(path);
@@ -318,7 +189,7 @@ task<unix_server> start_unix_server_impl(connection_fn fn, std::string path,
         st->remove_file();
         throw_net_error(e, "listen on", st->m_display);
     }
-    st->m_loop->create_task(accept_loop(st), "accept on " + st->m_display);
+    start_accepting(st);
     co_return unix_server(std::move(st));
 }
 
@@ -338,17 +209,9 @@ server_stats unix_server::stats() const noexcept {
 }
 
 void unix_server::close() noexcept {
-    if (!m_state || m_state->m_closed) {
-        return;
-    }
-    detail::unix_server_state& st = *m_state;
-    st.m_closed = true;
-    st.m_listener.close(); // a pending accept completes as cancelled
-    st.remove_file();
-    st.m_freed_q.notify_all();
-    st.m_closed_q.notify_all();
-    if (st.m_stats.active == 0) {
-        st.m_idle_q.notify_all();
+    if (m_state) {
+        m_state->close();
+        m_state->remove_file();
     }
 }
 

@@ -93,6 +93,25 @@ namespace detail {
 // keeps the state alive, so the handler's own frame is the only one per
 // connection besides the server's connection task: no adapter coroutine.
 using connection_fn = std::function<task<>(socket)>;
+
+// The connection_fn for a handler taking (stream_reader, stream_writer) or
+// (socket); start_server and start_unix_server both use it.
+template <class Handler>
+connection_fn make_connection_fn(Handler handler, stream_options so) {
+    auto h = std::make_shared<Handler>(std::move(handler));
+    if constexpr (std::is_invocable_v<Handler&, stream_reader, stream_writer>) {
+        return [h, so](socket s) {
+            stream_pair p = make_streams(std::move(s), so);
+            return (*h)(std::move(p.reader), std::move(p.writer));
+        };
+    } else {
+        static_assert(std::is_invocable_v<Handler&, socket>,
+                      "start_server / start_unix_server: the handler must be callable as "
+                      "handler(stream_reader, stream_writer) or handler(socket), returning "
+                      "coio::task<>");
+        return [h](socket s) { return (*h)(std::move(s)); };
+    }
+}
 task<server> start_server_impl(connection_fn fn, address at, server_options opts);
 } // namespace detail
 
@@ -101,20 +120,8 @@ task<server> start_server_impl(connection_fn fn, address at, server_options opts
 template <class Handler>
 task<server> start_server(Handler handler, std::string host, std::uint16_t port,
                           server_options opts = {}) {
-    auto h = std::make_shared<Handler>(std::move(handler));
-    detail::connection_fn fn;
-    if constexpr (std::is_invocable_v<Handler&, stream_reader, stream_writer>) {
-        fn = [h, so = opts.stream](socket s) {
-            stream_pair p = make_streams(std::move(s), so);
-            return (*h)(std::move(p.reader), std::move(p.writer));
-        };
-    } else {
-        static_assert(std::is_invocable_v<Handler&, socket>,
-                      "start_server: the handler must be callable as handler(stream_reader, "
-                      "stream_writer) or handler(socket), returning coio::task<>");
-        fn = [h](socket s) { return (*h)(std::move(s)); };
-    }
-    return detail::start_server_impl(std::move(fn), address::parse(host, port), opts);
+    return detail::start_server_impl(detail::make_connection_fn(std::move(handler), opts.stream),
+                                     address::parse(host, port), opts);
 }
 
 } // namespace coio

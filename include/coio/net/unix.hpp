@@ -33,7 +33,6 @@
 
 #include <memory>
 #include <string>
-#include <type_traits>
 
 namespace coio {
 
@@ -65,8 +64,9 @@ struct unix_server_options {
 
 // A listening Unix stream socket with its accept loop: the same interface and
 // the same behaviour as coio::server (server.hpp: each connection its own
-// task; a handler's exception goes to the loop's exception handler; EMFILE
-// pauses accepting with a backoff), plus the file handling above.
+// task; a handler's exception goes to the loop's exception handler, named
+// "connection on <path>"; EMFILE pauses accepting with a backoff), plus the
+// file handling above.
 class unix_server {
 public:
     unix_server() noexcept = default;
@@ -114,20 +114,8 @@ task<unix_server> start_unix_server_impl(connection_fn fn, std::string path,
 template <class Handler>
 task<unix_server> start_unix_server(Handler handler, std::string path,
                                     unix_server_options opts = {}) {
-    auto h = std::make_shared<Handler>(std::move(handler));
-    detail::connection_fn fn;
-    if constexpr (std::is_invocable_v<Handler&, stream_reader, stream_writer>) {
-        fn = [h, so = opts.stream](socket s) {
-            stream_pair p = make_streams(std::move(s), so);
-            return (*h)(std::move(p.reader), std::move(p.writer));
-        };
-    } else {
-        static_assert(std::is_invocable_v<Handler&, socket>,
-                      "start_unix_server: the handler must be callable as handler(stream_reader, "
-                      "stream_writer) or handler(socket), returning coio::task<>");
-        fn = [h](socket s) { return (*h)(std::move(s)); };
-    }
-    return detail::start_unix_server_impl(std::move(fn), std::move(path), opts);
+    return detail::start_unix_server_impl(
+        detail::make_connection_fn(std::move(handler), opts.stream), std::move(path), opts);
 }
 
 } // namespace coio
