@@ -110,6 +110,45 @@ coio::task<> cancel_while_running() {
     release.store(true); // run_clean then waits for the job to come back
 }
 
+int forty_two() {
+    return 42;
+}
+
+// Cancels *target in the loop iteration that posts target's to_thread waiter
+// with the job's result. Only this task and the waiter are runnable, and the
+// job's completion callback runs before the ready handles of its iteration
+// (loop phase 4), so a non-empty ready queue when this task runs means the
+// waiter was just posted, behind this task.
+coio::task<> cancel_once_posted(coio::task_handle<int>* target, bool* hit) {
+    for (int i = 0; i < 10'000'000; ++i) {
+        if (coio::event_loop::running().stats().ready > 0) {
+            target->cancel();
+            *hit = true;
+            co_return;
+        }
+        co_await coio::yield_now();
+    }
+}
+
+coio::task<> cancel_after_result_posted() {
+    bool hit = false;
+    coio::task_handle<int> job = coio::create_task(coio::to_thread(forty_two));
+    coio::task_handle<> canceller = coio::create_task(cancel_once_posted(&job, &hit));
+    co_await canceller;
+    REQUIRE(hit);
+    // The result had come back: it is delivered, once, and the cancel request
+    // stays pending for a next await the job's task does not have.
+    int v = 0;
+    bool cancelled = false;
+    try {
+        v = co_await job;
+    } catch (const coio::cancelled_error&) {
+        cancelled = true;
+    }
+    CHECK_FALSE(cancelled);
+    CHECK(v == 42);
+}
+
 coio::task<> threadsafe_callbacks() {
     std::atomic<int> ran{0};
     auto& loop = coio::event_loop::running();
@@ -169,6 +208,11 @@ TEST_CASE("to_thread jobs run in parallel on the pool", "[thread]") {
 
 TEST_CASE("cancelling a to_thread await throws at once and run waits for the job", "[thread]") {
     run_clean(cancel_while_running());
+}
+
+TEST_CASE("a cancel that arrives after to_thread's result was posted resumes the task once",
+          "[thread]") {
+    run_clean(cancel_after_result_posted());
 }
 
 TEST_CASE("call_soon_threadsafe from another thread runs every callback", "[thread]") {

@@ -45,7 +45,8 @@ struct thread_call_base {
     result<R> m_result;
     event_loop* m_loop = nullptr;
     std::coroutine_handle<> m_waiter;
-    bool m_abandoned = false; // loop thread only: the awaiter was cancelled
+    cancel_slot* m_slot = nullptr; // the waiter's, while it listens for a cancel
+    bool m_abandoned = false;      // loop thread only: the awaiter was cancelled
 };
 
 template <class R, class F, class... A>
@@ -91,11 +92,18 @@ public:
             st->m_loop->call_soon_threadsafe([st] {
                 st->m_loop->external_end();
                 if (!st->m_abandoned) {
+                    // Posted with the result: a cancel that comes before the
+                    // waiter runs must not post it again (the request stays
+                    // pending for the task's next await instead).
+                    if (st->m_slot != nullptr) {
+                        st->m_slot->detach();
+                    }
                     st->m_loop->post(st->m_waiter);
                 }
             });
         });
         if (m_slot != nullptr) {
+            m_state->m_slot = m_slot;
             m_slot->attach(&on_cancel, this);
         }
         return true;
