@@ -34,6 +34,7 @@
 // parked and tries again when release_buffer() brings one back.
 #include "backend/backend.hpp"
 #include "backend/buffer_pool.hpp"
+#include "backend/readiness_ops.hpp"
 #include "sys/fd.hpp"
 
 #include <sys/epoll.h>
@@ -61,65 +62,8 @@ std::uint64_t pack(int fd, std::uint32_t gen) noexcept {
     return (std::uint64_t{gen} << 32) | static_cast<std::uint32_t>(fd);
 }
 
-// Connect: 0 = not started, 1 = in progress (wait for writable, read SO_ERROR).
-constexpr std::uint8_t connect_in_progress = 1;
-
-int perform(io_op& op) noexcept {
-    switch (op.m_code) {
-    case op_code::recv: {
-        ssize_t n = ::recv(op.m_fd, op.m_buf, std::min<std::size_t>(op.m_len, INT_MAX), 0);
-        return n >= 0 ? static_cast<int>(n) : -errno;
-    }
-    case op_code::send: {
-        ssize_t n =
-            ::send(op.m_fd, op.m_buf, std::min<std::size_t>(op.m_len, INT_MAX), MSG_NOSIGNAL);
-        return n >= 0 ? static_cast<int>(n) : -errno;
-    }
-    case op_code::recvmsg: {
-        ssize_t n = ::recvmsg(op.m_fd, static_cast<msghdr*>(op.m_buf), 0);
-        return n >= 0 ? static_cast<int>(n) : -errno;
-    }
-    case op_code::sendmsg: {
-        ssize_t n = ::sendmsg(op.m_fd, static_cast<const msghdr*>(op.m_buf), MSG_NOSIGNAL);
-        return n >= 0 ? static_cast<int>(n) : -errno;
-    }
-    case op_code::accept: {
-        socklen_t len = *op.m_addr_len;
-        int fd = ::accept4(op.m_fd, static_cast<sockaddr*>(op.m_addr), &len,
-                           SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            return -errno;
-        }
-        *op.m_addr_len = len;
-        return fd;
-    }
-    case op_code::recv_pooled:
-        return -EINVAL; // epoll_backend::attempt() handles it
-    case op_code::connect: {
-        if (op.m_state != connect_in_progress) {
-            if (::connect(op.m_fd, static_cast<const sockaddr*>(op.m_addr), *op.m_addr_len) == 0) {
-                return 0;
-            }
-            if (errno != EINPROGRESS) {
-                return -errno;
-            }
-            op.m_state = connect_in_progress;
-            return -EAGAIN;
-        }
-        int err = 0;
-        socklen_t len = sizeof err;
-        if (::getsockopt(op.m_fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
-            return -errno;
-        }
-        return -err;
-    }
-    }
-    return -EINVAL;
-}
-
-bool is_write_side(op_code c) noexcept {
-    return c == op_code::send || c == op_code::sendmsg || c == op_code::connect;
-}
+using readiness::is_write_side;
+using readiness::perform;
 
 bool is_stream_socket(int fd) noexcept {
     int type = 0;
