@@ -6,6 +6,7 @@
 #pragma once
 
 #include <coio/cancel.hpp>
+#include <coio/detail/cancel_listener.hpp>
 #include <coio/detail/promise.hpp>
 #include <coio/detail/timer.hpp>
 #include <coio/event_loop.hpp>
@@ -35,9 +36,7 @@ public:
 
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
-        m_slot = slot_of(h);
-        if (m_slot != nullptr && m_slot->requested()) {
-            m_cancelled = true;
+        if (m_cancel.pending(h)) {
             return false;
         }
         m_loop = &event_loop::running();
@@ -45,45 +44,31 @@ public:
         m_timer.m_fire = &on_fire;
         m_timer.m_ctx = this;
         m_loop->add_timer(m_timer);
-        if (m_slot != nullptr) {
-            m_slot->attach(&on_cancel, this);
-        }
+        m_cancel.listen(&on_cancel, this);
         return true;
     }
 
-    void await_resume() {
-        if (m_cancelled) {
-            m_slot->consume();
-            throw cancelled_error{};
-        }
-        if (m_slot != nullptr) {
-            m_slot->detach();
-        }
-    }
+    void await_resume() { m_cancel.finish(); }
 
 private:
     static void on_fire(timer_node& t) noexcept {
         auto* self = static_cast<sleep_awaiter*>(t.m_ctx);
-        // The sleep is over. A cancel that comes before the resume is for the
-        // next await (cancel_slot.hpp, step 3); left attached, the hook would
-        // post this coroutine a second time.
-        if (self->m_slot != nullptr) {
-            self->m_slot->detach();
-        }
+        // The sleep is over: a cancel that comes before the resume is for the
+        // next await (cancel_listener.hpp).
+        self->m_cancel.stop();
         self->m_loop->post(self->m_handle);
     }
     static void on_cancel(void* ctx) noexcept {
         auto* self = static_cast<sleep_awaiter*>(ctx);
         self->m_loop->remove_timer(self->m_timer);
-        self->m_cancelled = true;
+        self->m_cancel.mark();
         self->m_loop->post(self->m_handle);
     }
 
     timer_node m_timer;
     event_loop* m_loop = nullptr;
-    cancel_slot* m_slot = nullptr;
+    cancel_listener m_cancel;
     std::coroutine_handle<> m_handle;
-    bool m_cancelled = false;
 };
 
 class yield_awaiter {

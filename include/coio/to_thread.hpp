@@ -14,6 +14,7 @@
 #pragma once
 
 #include <coio/cancel.hpp>
+#include <coio/detail/cancel_listener.hpp>
 #include <coio/detail/promise.hpp>
 #include <coio/event_loop.hpp>
 #include <coio/result.hpp>
@@ -45,8 +46,8 @@ struct thread_call_base {
     result<R> m_result;
     event_loop* m_loop = nullptr;
     std::coroutine_handle<> m_waiter;
-    cancel_slot* m_slot = nullptr; // the waiter's, while it listens for a cancel
-    bool m_abandoned = false;      // loop thread only: the awaiter was cancelled
+    cancel_listener* m_cancel = nullptr; // the waiter's (alive while it waits)
+    bool m_abandoned = false;            // loop thread only: the awaiter was cancelled
 };
 
 template <class R, class F, class... A>
@@ -78,14 +79,13 @@ public:
 
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
-        m_slot = slot_of(h);
-        if (m_slot != nullptr && m_slot->requested()) {
-            m_cancelled = true;
+        if (m_cancel.pending(h)) {
             return false;
         }
         event_loop& loop = event_loop::running();
         m_state->m_loop = &loop;
         m_state->m_waiter = h;
+        m_state->m_cancel = &m_cancel;
         loop.external_begin();
         submit_to_pool([st = m_state] {
             st->invoke();
@@ -95,42 +95,30 @@ public:
                     // Posted with the result: a cancel that comes before the
                     // waiter runs must not post it again (the request stays
                     // pending for the task's next await instead).
-                    if (st->m_slot != nullptr) {
-                        st->m_slot->detach();
-                    }
+                    st->m_cancel->stop();
                     st->m_loop->post(st->m_waiter);
                 }
             });
         });
-        if (m_slot != nullptr) {
-            m_state->m_slot = m_slot;
-            m_slot->attach(&on_cancel, this);
-        }
+        m_cancel.listen(&on_cancel, this);
         return true;
     }
 
     R await_resume() {
-        if (m_slot != nullptr) {
-            m_slot->detach();
-        }
-        if (m_cancelled) {
-            m_slot->consume();
-            throw cancelled_error{};
-        }
+        m_cancel.finish();
         return std::move(m_state->m_result).value();
     }
 
 private:
     static void on_cancel(void* self) noexcept {
         auto* a = static_cast<thread_call_awaiter*>(self);
-        a->m_cancelled = true;
+        a->m_cancel.mark();
         a->m_state->m_abandoned = true; // the job's result will be dropped
         a->m_state->m_loop->post(a->m_state->m_waiter);
     }
 
     std::shared_ptr<thread_call_base<R>> m_state;
-    cancel_slot* m_slot = nullptr;
-    bool m_cancelled = false;
+    cancel_listener m_cancel;
 };
 
 } // namespace detail

@@ -4,6 +4,7 @@
 
 #include "exception_text.hpp"
 
+#include <coio/detail/cancel_listener.hpp>
 #include <coio/detail/io_awaiter.hpp>
 #include <coio/detail/timer.hpp>
 
@@ -35,28 +36,16 @@ public:
     static bool await_ready() noexcept { return false; }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
-        m_slot = slot_of(h);
-        if (m_slot != nullptr && m_slot->requested()) {
-            m_cancelled = true;
+        if (m_cancel.pending(h)) {
             return false;
         }
         m_handle = h;
         m_state.m_loop->add_timer(m_timer);
         m_state.m_paused = this;
-        if (m_slot != nullptr) {
-            m_slot->attach(&on_cancel, this);
-        }
+        m_cancel.listen(&on_cancel, this);
         return true;
     }
-    void await_resume() {
-        if (m_slot != nullptr) {
-            m_slot->detach();
-            if (m_cancelled) {
-                m_slot->consume();
-                throw cancelled_error{};
-            }
-        }
-    }
+    void await_resume() { m_cancel.finish(); }
 
     // An fd was freed or the server closed: end the pause now.
     void wake() noexcept { end(); }
@@ -73,9 +62,7 @@ private:
         }
         m_ended = true;
         stop();
-        if (m_slot != nullptr) {
-            m_slot->detach();
-        }
+        m_cancel.stop();
         m_state.m_loop->post(m_handle);
     }
     void stop() noexcept {
@@ -87,15 +74,14 @@ private:
     static void on_fire(timer_node& t) noexcept { static_cast<pause_awaiter*>(t.m_ctx)->end(); }
     static void on_cancel(void* ctx) noexcept {
         auto* self = static_cast<pause_awaiter*>(ctx);
-        self->m_cancelled = true;
+        self->m_cancel.mark();
         self->end();
     }
 
     listener_state& m_state;
     timer_node m_timer;
-    cancel_slot* m_slot = nullptr;
+    cancel_listener m_cancel;
     std::coroutine_handle<> m_handle;
-    bool m_cancelled = false;
     bool m_ended = false;
 };
 

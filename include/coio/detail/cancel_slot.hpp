@@ -15,6 +15,9 @@
 //      hook, consume() and throw cancelled_error; if it finished with a real
 //      result anyway (the kernel won the race), return the result and leave the
 //      request pending: the next await throws. Nothing is lost either way.
+//      An awaiter that posts its coroutine with a result detaches first, so
+//      a cancel between that post and the resume cannot post it again.
+// cancel_listener.hpp packages these steps for awaiters that suspend once.
 #pragma once
 
 #include <cstdint>

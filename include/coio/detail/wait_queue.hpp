@@ -7,6 +7,7 @@
 #pragma once
 
 #include <coio/cancel.hpp>
+#include <coio/detail/cancel_listener.hpp>
 #include <coio/detail/promise.hpp>
 
 #include <coroutine>
@@ -36,47 +37,34 @@ public:
         static bool await_ready() noexcept { return false; }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) {
-            m_slot = slot_of(h);
-            if (m_slot != nullptr && m_slot->requested()) {
-                m_cancelled = true;
+            if (m_cancel.pending(h)) {
                 return false;
             }
             loop_core* loop = loop_of(h);
             m_loop = loop != nullptr ? loop : &running_loop_core();
             m_handle = h;
             m_queue->link(*this);
-            if (m_slot != nullptr) {
-                m_slot->attach(&on_cancel, this);
-            }
+            m_cancel.listen(&on_cancel, this);
             return true;
         }
-        void await_resume() {
-            if (m_slot != nullptr) {
-                m_slot->detach();
-                if (m_cancelled) {
-                    m_slot->consume();
-                    throw cancelled_error{};
-                }
-            }
-        }
+        void await_resume() { m_cancel.finish(); }
 
     private:
         friend class wait_queue;
         static void on_cancel(void* self) noexcept {
             auto* a = static_cast<awaiter*>(self);
             a->m_queue->unlink(*a);
-            a->m_cancelled = true;
+            a->m_cancel.mark();
             a->m_loop->post(a->m_handle);
         }
 
         wait_queue* m_queue;
         loop_core* m_loop = nullptr;
-        cancel_slot* m_slot = nullptr;
+        cancel_listener m_cancel;
         std::coroutine_handle<> m_handle;
         awaiter* m_prev = nullptr;
         awaiter* m_next = nullptr;
         bool m_linked = false;
-        bool m_cancelled = false;
     };
 
     // Suspend until notified (FIFO).
@@ -89,9 +77,7 @@ public:
             return false;
         }
         unlink(*a);
-        if (a->m_slot != nullptr) {
-            a->m_slot->detach();
-        }
+        a->m_cancel.stop();
         a->m_loop->post(a->m_handle);
         return true;
     }
