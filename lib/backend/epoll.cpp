@@ -34,6 +34,7 @@
 // parked and tries again when release_buffer() brings one back.
 #include "backend/backend.hpp"
 #include "backend/buffer_pool.hpp"
+#include "backend/fd_table.hpp"
 #include "backend/readiness_ops.hpp"
 #include "sys/fd.hpp"
 
@@ -99,7 +100,7 @@ public:
             op.m_result = -EBADF;
             return true;
         }
-        entry& e = slot_for(op.m_fd);
+        entry& e = m_fds.slot_for(op.m_fd);
         const bool writes = is_write_side(op.m_code);
         int r = -EAGAIN;
         if (op.m_code == op_code::connect || (writes ? e.writable : e.readable)) {
@@ -146,21 +147,15 @@ public:
         if (fd < 0) {
             return;
         }
-        if (static_cast<std::size_t>(fd) < m_table.size()) {
-            entry& e = m_table[static_cast<std::size_t>(fd)];
-            for (io_op** slot : {&e.reader, &e.writer}) {
-                if (io_op* op = std::exchange(*slot, nullptr)) {
-                    op->m_result = -ECANCELED;
-                    m_sink.complete(*op);
-                }
-            }
-            if (e.registered) {
-                e.registered = false;
+        if (entry* e = m_fds.find(fd)) {
+            m_fds.cancel_parked(*e, m_sink);
+            if (e->registered) {
+                e->registered = false;
                 --m_registered;
             }
-            ++e.gen;
-            e.readable = e.writable = true;
-            e.stream = e.starved = e.hangup = false;
+            ++e->gen;
+            e->readable = e->writable = true;
+            e->stream = e->hangup = false;
         }
         ::close(fd);
     }
@@ -206,22 +201,7 @@ public:
     // its socket was readable) tries again, the longest-waiting first.
     void release_buffer(std::uint32_t id) noexcept override {
         m_pool.give_back(id);
-        while (m_starved_head < m_starved.size()) {
-            const auto fd = static_cast<std::size_t>(m_starved[m_starved_head++]);
-            entry& e = m_table[fd];
-            if (!e.starved) {
-                continue; // closed since
-            }
-            e.starved = false;
-            if (e.reader != nullptr && e.reader->m_code == op_code::recv_pooled &&
-                retry(e, e.reader) != -EAGAIN) {
-                break; // it took the buffer (or starved again)
-            }
-        }
-        if (m_starved_head == m_starved.size()) {
-            m_starved.clear();
-            m_starved_head = 0;
-        }
+        m_fds.retry_starved([this](entry& e) { return retry(e, e.reader); });
     }
 
     [[nodiscard]] std::size_t buffers_out() const noexcept override { return m_pool.out(); }
@@ -235,22 +215,11 @@ private:
         bool readable = true; // see "Readiness bits" above
         bool writable = true;
         bool stream = false;  // SOCK_STREAM, known once registered
-        bool starved = false; // in m_starved: a recv_pooled found the pool empty
+        bool starved = false; // in m_fds' starved FIFO: a recv_pooled found the pool empty
         bool hangup = false;  // an edge reported EPOLLRDHUP, EPOLLHUP or EPOLLERR
     };
 
-    void starve(int fd, entry& e) noexcept {
-        if (e.starved) {
-            return;
-        }
-        try {
-            m_starved.push_back(fd);
-        } catch (...) {
-            std::fprintf(stderr, "coio: epoll: out of memory queueing a starved reader\n");
-            std::abort();
-        }
-        e.starved = true;
-    }
+    void starve(int fd, entry& e) noexcept { m_fds.starve(fd, e, "epoll"); }
 
     // One try of op's syscall; keeps e's readiness bits.
     int attempt(io_op& op, entry& e) noexcept {
@@ -274,34 +243,14 @@ private:
         return r;
     }
 
-    entry& slot_for(int fd) {
-        auto i = static_cast<std::size_t>(fd);
-        if (i >= m_table.size()) {
-            m_table.resize(std::max<std::size_t>(i + 1, m_table.size() * 2));
-        }
-        return m_table[i];
-    }
-
-    bool unpark(io_op& op) noexcept {
-        if (op.m_fd < 0 || static_cast<std::size_t>(op.m_fd) >= m_table.size()) {
-            return false;
-        }
-        entry& e = m_table[static_cast<std::size_t>(op.m_fd)];
-        for (io_op** slot : {&e.reader, &e.writer}) {
-            if (*slot == &op) {
-                *slot = nullptr;
-                return true;
-            }
-        }
-        return false;
-    }
+    bool unpark(io_op& op) noexcept { return m_fds.unpark(op); }
 
     void dispatch(std::uint64_t data, std::uint32_t events) noexcept {
-        auto fd = static_cast<std::size_t>(data & 0xffffffffU);
-        if (fd >= m_table.size()) {
+        entry* found = m_fds.find(static_cast<std::size_t>(data & 0xffffffffU));
+        if (found == nullptr) {
             return;
         }
-        entry& e = m_table[fd];
+        entry& e = *found;
         if (!e.registered || e.gen != static_cast<std::uint32_t>(data >> 32)) {
             return; // stale: the fd was closed since this registration
         }
@@ -344,11 +293,9 @@ private:
     sys::unique_fd m_ep;
     sys::unique_fd m_wake;
     std::vector<epoll_event> m_events;
-    std::vector<entry> m_table;
+    fd_table<entry> m_fds;
     std::size_t m_registered = 0;
     buffer_freelist m_pool;
-    std::vector<int> m_starved; // fds whose reader waits for a pool buffer, FIFO
-    std::size_t m_starved_head = 0;
 };
 
 } // namespace

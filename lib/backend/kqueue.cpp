@@ -40,6 +40,7 @@
 // A kqueue is not inherited across fork(); a child must make its own loop.
 #include "backend/backend.hpp"
 #include "backend/buffer_pool.hpp"
+#include "backend/fd_table.hpp"
 #include "backend/readiness_ops.hpp"
 #include "sys/fd.hpp"
 
@@ -174,7 +175,7 @@ public:
             op.m_result = r;
             return true;
         }
-        entry& e = slot_for(op.m_fd);
+        entry& e = m_fds.slot_for(op.m_fd);
         const bool writes = is_write_side(op.m_code);
         io_op*& parked = writes ? e.writer : e.reader;
         if (parked != nullptr) {
@@ -218,20 +219,13 @@ public:
         if (fd < 0) {
             return;
         }
-        if (static_cast<std::size_t>(fd) < m_table.size()) {
-            entry& e = m_table[static_cast<std::size_t>(fd)];
-            for (io_op** slot : {&e.reader, &e.writer}) {
-                if (io_op* op = std::exchange(*slot, nullptr)) {
-                    op->m_result = -ECANCELED;
-                    m_sink.complete(*op);
-                }
-            }
-            if (e.filters != 0) {
-                e.filters = 0;
+        if (entry* e = m_fds.find(fd)) {
+            m_fds.cancel_parked(*e, m_sink);
+            if (e->filters != 0) {
+                e->filters = 0;
                 --m_registered;
             }
-            ++e.gen;
-            e.starved = false;
+            ++e->gen;
         }
         ::close(fd); // removes the fd's knotes from the kqueue
     }
@@ -277,22 +271,7 @@ public:
     // A buffer came back: a reader starved of buffers tries again (epoll.cpp).
     void release_buffer(std::uint32_t id) noexcept override {
         m_pool.give_back(id);
-        while (m_starved_head < m_starved.size()) {
-            const auto fd = static_cast<std::size_t>(m_starved[m_starved_head++]);
-            entry& e = m_table[fd];
-            if (!e.starved) {
-                continue; // closed since
-            }
-            e.starved = false;
-            if (e.reader != nullptr && e.reader->m_code == op_code::recv_pooled &&
-                retry(e.reader) != -EAGAIN) {
-                break;
-            }
-        }
-        if (m_starved_head == m_starved.size()) {
-            m_starved.clear();
-            m_starved_head = 0;
-        }
+        m_fds.retry_starved([this](entry& e) { return retry(e.reader); });
     }
 
     [[nodiscard]] std::size_t buffers_out() const noexcept override {
@@ -311,42 +290,15 @@ private:
         io_op* writer = nullptr;
         std::uint32_t gen = 0;
         std::uint8_t filters = 0; // read_filter | write_filter
-        bool starved = false;     // in m_starved: a recv_pooled found the pool empty
+        bool starved = false;     // in m_fds' starved FIFO: a recv_pooled found the pool empty
     };
 
     void starve(int fd, entry& e) noexcept {
-        if (e.starved) {
-            return;
-        }
-        try {
-            m_starved.push_back(fd);
-        } catch (...) {
-            std::fprintf(stderr, "coio: kqueue: out of memory queueing a starved reader\n");
-            std::abort();
-        }
-        e.starved = true;
-    }
-
-    entry& slot_for(int fd) {
-        auto i = static_cast<std::size_t>(fd);
-        if (i >= m_table.size()) {
-            m_table.resize(std::max<std::size_t>(i + 1, m_table.size() * 2));
-        }
-        return m_table[i];
+        m_fds.starve(fd, e, "kqueue");
     }
 
     bool unpark(io_op& op) noexcept {
-        if (op.m_fd < 0 || static_cast<std::size_t>(op.m_fd) >= m_table.size()) {
-            return false;
-        }
-        entry& e = m_table[static_cast<std::size_t>(op.m_fd)];
-        for (io_op** slot : {&e.reader, &e.writer}) {
-            if (*slot == &op) {
-                *slot = nullptr;
-                return true;
-            }
-        }
-        return false;
+        return m_fds.unpark(op);
     }
 
     void dispatch(const struct kevent& ev) noexcept {
@@ -367,10 +319,11 @@ private:
         if (!reads && ev.filter != EVFILT_WRITE) {
             return;
         }
-        if (ev.ident >= m_table.size()) {
+        entry* found = m_fds.find(static_cast<std::size_t>(ev.ident));
+        if (found == nullptr) {
             return;
         }
-        entry& e = m_table[ev.ident];
+        entry& e = *found;
         const std::uint8_t bit = reads ? read_filter : write_filter;
         if ((e.filters & bit) == 0 || e.gen != static_cast<std::uint32_t>(from_udata(ev.udata))) {
             return; // stale: the fd was closed since this registration
@@ -391,7 +344,7 @@ private:
             return r;
         }
         if (r == -ENOBUFS) {
-            starve(op.m_fd, m_table[static_cast<std::size_t>(op.m_fd)]);
+            starve(op.m_fd, *m_fds.find(op.m_fd)); // parked there: in the table
             return r;
         }
         slot = nullptr;
@@ -407,11 +360,9 @@ private:
     sys::unique_fd m_wake_write;
 #endif
     std::vector<struct kevent> m_events;
-    std::vector<entry> m_table;
+    fd_table<entry> m_fds;
     std::size_t m_registered = 0;
     buffer_freelist m_pool;
-    std::vector<int> m_starved; // fds whose reader waits for a pool buffer, FIFO
-    std::size_t m_starved_head = 0;
 };
 
 } // namespace
