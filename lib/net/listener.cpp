@@ -118,9 +118,8 @@ namespace {
 // the kernel never truncates a Unix peer's name and the reported length
 // never exceeds the buffer. A TCP peer goes into the result's address; a
 // Unix peer is left out (coio::address holds IPv4/IPv6 only, and a Unix
-// client is usually unbound anyway). One awaiter type for both, so the loop
-// has a single co_await statement (g++ 12 mishandles awaiter temporaries in
-// co_awaits on two branches: docs/design.md, "Known compiler issues").
+// client is usually unbound anyway). One awaiter type for both kinds of
+// listener, so the accept loop has one co_await.
 class listener_accept_awaiter : public io_awaiter_base {
 public:
     listener_accept_awaiter(int fd, bool unix_peer) noexcept : m_unix(unix_peer) {
