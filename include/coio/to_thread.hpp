@@ -86,7 +86,6 @@ public:
         m_state->m_loop = &loop;
         m_state->m_waiter = h;
         m_state->m_cancel = &m_cancel;
-        loop.external_begin();
         submit_to_pool([st = m_state] {
             st->invoke();
             st->m_loop->call_soon_threadsafe([st] {
@@ -100,6 +99,10 @@ public:
                 }
             });
         });
+        // Counted once queued: a submit that throws (no memory, no thread)
+        // leaves nothing for run() to wait for. The job's completion runs on
+        // this thread, later, so it cannot come before the count.
+        loop.external_begin();
         m_cancel.listen(&on_cancel, this);
         return true;
     }

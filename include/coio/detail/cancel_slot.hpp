@@ -15,8 +15,11 @@
 //      hook, consume() and throw cancelled_error; if it finished with a real
 //      result anyway (the kernel won the race), return the result and leave the
 //      request pending: the next await throws. Nothing is lost either way.
-//      An awaiter that posts its coroutine with a result detaches first, so
-//      a cancel between that post and the resume cannot post it again.
+//      An awaiter whose own hook would post the coroutine detaches before it
+//      posts it with a result, so a cancel between that post and the resume
+//      cannot post it again. (The I/O awaiter's hook only asks the loop to
+//      cancel the op, which does nothing once the op is complete, so the
+//      loop posts I/O completions with the hook still attached.)
 // cancel_listener.hpp packages these steps for awaiters that suspend once.
 #pragma once
 
