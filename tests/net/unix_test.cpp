@@ -67,6 +67,25 @@ bool exists(const std::string& path) {
     return ::lstat(path.c_str(), &st) == 0;
 }
 
+// A file-path sockaddr_un for the plain-syscall sides of these tests.
+sockaddr_un unix_sockaddr(const std::string& path) {
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    return sa;
+}
+
+// A non-blocking client connected with plain connect (it waits in the
+// listener's backlog until accepted).
+coio::socket connected_client(const std::string& path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    coio::socket s(fd);
+    const sockaddr_un sa = unix_sockaddr(path);
+    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
+    return s;
+}
+
 coio::task<> line_echo(coio::stream_reader r, coio::stream_writer w) {
     for (;;) {
         std::string line = co_await r.readline();
@@ -273,9 +292,7 @@ coio::task<> full_backlog(std::string path) {
     int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     REQUIRE(lfd >= 0);
     coio::socket listener(lfd);
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    const sockaddr_un sa = unix_sockaddr(path);
     REQUIRE(::bind(lfd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
     REQUIRE(::listen(lfd, 0) == 0); // room for one pending connection
     coio::socket first = co_await coio::connect_unix(path);
@@ -405,13 +422,7 @@ coio::task<> out_of_fds(std::string path, std::vector<std::string>* reports) {
     constexpr int n = 4;
     std::vector<coio::socket> clients;
     for (int i = 0; i < n; ++i) {
-        int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        REQUIRE(fd >= 0);
-        clients.emplace_back(fd);
-        sockaddr_un sa{};
-        sa.sun_family = AF_UNIX;
-        std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
-        REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
+        clients.push_back(connected_client(path));
     }
     {
         // The server can hold one connection: each further accept fails with
@@ -446,12 +457,21 @@ coio::task<> out_of_fds(std::string path, std::vector<std::string>* reports) {
 #endif
 #endif
 
+#if defined(COIO_TEST_SANITIZERS)
+#define COIO_SKIP_UNDER_SANITIZERS()                                                               \
+    do {                                                                                           \
+        WARN("skipped under sanitizers: their runtime needs free fds");                            \
+        return;                                                                                    \
+    } while (false)
+#else
+#define COIO_SKIP_UNDER_SANITIZERS()                                                               \
+    do {                                                                                           \
+    } while (false)
+#endif
+
 TEST_CASE("a Unix server out of fds pauses accepting and serves every client once fds are free",
           "[net][unix]") {
-#if defined(COIO_TEST_SANITIZERS)
-    WARN("skipped under sanitizers: their runtime needs free fds");
-    return;
-#endif
+    COIO_SKIP_UNDER_SANITIZERS();
     temp_dir dir;
     std::vector<std::string> reports;
     run_clean(out_of_fds(dir.file("s.sock"), &reports));
@@ -467,13 +487,7 @@ TEST_CASE("a Unix server out of fds pauses accepting and serves every client onc
 // way on io_uring), and run_clean finds nothing left behind.
 coio::task<> close_while_paused(std::string path) {
     coio::unix_server srv = co_await coio::start_unix_server(echo_once, path);
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    coio::socket client(fd);
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
-    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
+    coio::socket client = connected_client(path);
     bool armed = false;
     {
         fd_limit limit(0); // the accept fails with EMFILE, and the server pauses
@@ -495,10 +509,7 @@ coio::task<> close_while_paused(std::string path) {
 
 TEST_CASE("a server closed while its accept is paused, with run() ending at once, ends cleanly",
           "[net][unix]") {
-#if defined(COIO_TEST_SANITIZERS)
-    WARN("skipped under sanitizers: their runtime needs free fds");
-    return;
-#endif
+    COIO_SKIP_UNDER_SANITIZERS();
     temp_dir dir;
     run_clean(close_while_paused(dir.file("s.sock")));
 }
@@ -540,9 +551,7 @@ TEST_CASE("closing a Unix server leaves a file that replaced its socket file", "
 void make_stale_socket_file(const std::string& path) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     REQUIRE(fd >= 0);
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    const sockaddr_un sa = unix_sockaddr(path);
     REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
     ::close(fd);
     REQUIRE(is_socket_file(path));
