@@ -6,7 +6,10 @@
 
 #include <coio/coio.hpp>
 
+#include <cstddef>
+#include <string>
 #include <utility>
+#include <vector>
 
 namespace coio::test {
 
@@ -38,6 +41,25 @@ inline coio::task<sock_pair> connected_pair(coio::socket* listener = nullptr) {
     REQUIRE(r.ok());
     p.b = std::move(r.sock);
     co_return p;
+}
+
+// `count` connected pairs through one listener of their own (closed after).
+inline coio::task<std::vector<sock_pair>> connected_pairs(std::size_t count) {
+    coio::socket listener = listen_on_loopback(1024);
+    std::vector<sock_pair> pairs;
+    pairs.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        pairs.push_back(co_await connected_pair(&listener));
+    }
+    listener.close();
+    co_return pairs;
+}
+
+// The 16-byte message the scale tests send on pair i.
+inline std::string message_for(std::size_t i) {
+    std::string m = "message " + std::to_string(i);
+    m.resize(16, '.');
+    return m;
 }
 
 } // namespace coio::test

@@ -37,7 +37,9 @@ using coio::test::require_clean;
 using coio::test::run_clean;
 
 using coio::test::connected_pair;
+using coio::test::connected_pairs;
 using coio::test::listen_on_loopback;
+using coio::test::message_for;
 using coio::test::sock_pair;
 
 // Sends with a plain syscall, so that no loop iteration passes.
@@ -460,23 +462,11 @@ coio::task<std::string> chunk_echo(coio::socket* s, std::size_t n) {
     co_return got;
 }
 
-std::string message_for(std::size_t i) {
-    std::string m = "message " + std::to_string(i);
-    m.resize(16, '.');
-    return m;
-}
-
 // Every message arrives at once: with COIO_POOL_BUFFERS=64 the io_uring ring
 // runs dry (-ENOBUFS ends the multishots) and the starved sockets are re-armed
 // as buffers come back; nothing may be lost or delivered twice.
 coio::task<> many_chunk_readers(std::size_t count) {
-    coio::socket listener = listen_on_loopback(1024);
-    std::vector<sock_pair> pairs;
-    pairs.reserve(count);
-    for (std::size_t i = 0; i < count; ++i) {
-        pairs.push_back(co_await connected_pair(&listener));
-    }
-    listener.close();
+    std::vector<sock_pair> pairs = co_await connected_pairs(count);
     std::vector<coio::task_handle<std::string>> readers;
     readers.reserve(count);
     for (std::size_t i = 0; i < count; ++i) {
@@ -574,13 +564,7 @@ std::string ping_peers(std::vector<int> fds, std::size_t target, std::vector<std
 }
 
 coio::task<> fair_share(std::size_t count, std::size_t rounds) {
-    coio::socket listener = listen_on_loopback(1024);
-    std::vector<sock_pair> pairs;
-    pairs.reserve(count);
-    for (std::size_t i = 0; i < count; ++i) {
-        pairs.push_back(co_await connected_pair(&listener));
-    }
-    listener.close();
+    std::vector<sock_pair> pairs = co_await connected_pairs(count);
     std::vector<coio::task_handle<>> servers;
     std::vector<int> peer_fds;
     for (std::size_t i = 0; i < count; ++i) {

@@ -38,7 +38,9 @@ using coio::test::require_clean;
 using coio::test::run_clean;
 
 using coio::test::connected_pair;
+using coio::test::connected_pairs;
 using coio::test::listen_on_loopback;
+using coio::test::message_for;
 using coio::test::sock_pair;
 
 // Reads once; the socket lives in the awaiting frame (see each caller).
@@ -440,20 +442,8 @@ coio::task<std::string> read_and_echo(coio::socket* s, std::size_t n) {
     co_return got;
 }
 
-std::string message_for(std::size_t i) {
-    std::string m = "message " + std::to_string(i);
-    m.resize(16, '.');
-    return m;
-}
-
 coio::task<> many_reads_in_flight(std::size_t count) {
-    coio::socket listener = listen_on_loopback(1024);
-    std::vector<sock_pair> pairs;
-    pairs.reserve(count);
-    for (std::size_t i = 0; i < count; ++i) {
-        pairs.push_back(co_await connected_pair(&listener));
-    }
-    listener.close();
+    std::vector<sock_pair> pairs = co_await connected_pairs(count);
     std::vector<coio::task_handle<std::string>> readers;
     readers.reserve(count);
     for (std::size_t i = 0; i < count; ++i) {
