@@ -91,11 +91,7 @@ bool uring_backend::submit(io_op& op) {
 // recv_pooled is not in the kernel: it ends at once (delivered by wait()).
 void uring_backend::cancel(io_op& op) noexcept {
     if ((op.m_state & st_parked) != 0) {
-        entry& e = m_table[static_cast<std::size_t>(op.m_fd)];
-        const bool was = active(e);
-        e.reader = nullptr;
-        --m_parked;
-        settle(e, was);
+        unpark(op);
         op.m_result = -ECANCELED;
         finish(op, mode::defer);
         return;
@@ -113,11 +109,7 @@ void uring_backend::forget(io_op& op) noexcept {
         return;
     }
     if ((op.m_state & st_parked) != 0) {
-        entry& e = m_table[static_cast<std::size_t>(op.m_fd)];
-        const bool was = active(e);
-        e.reader = nullptr;
-        --m_parked;
-        settle(e, was);
+        unpark(op);
         op.m_state = 0;
         return;
     }

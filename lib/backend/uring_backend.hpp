@@ -191,6 +191,15 @@ private:
     void settle(const entry& e, bool was_active) noexcept {
         m_registered += static_cast<std::size_t>(active(e)) - static_cast<std::size_t>(was_active);
     }
+    // Takes a parked recv_pooled (st_parked: waiting for a ring buffer, not in
+    // the kernel) off its fd.
+    void unpark(io_op& op) noexcept {
+        entry& e = m_table[static_cast<std::size_t>(op.m_fd)];
+        const bool was = active(e);
+        e.reader = nullptr;
+        --m_parked;
+        settle(e, was);
+    }
 
     // uring_setup.cpp
     [[nodiscard]] bool on_issuer_thread() const noexcept;

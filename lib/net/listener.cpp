@@ -139,9 +139,7 @@ public:
             }
             return out;
         }
-        io_result e = make_io_result(r, 0);
-        out.status = e.status;
-        out.error = e.error;
+        set_failure(out, r);
         return out;
     }
 

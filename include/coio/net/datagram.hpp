@@ -60,9 +60,7 @@ namespace detail {
 inline datagram_result datagram_outcome(int r) {
     datagram_result out;
     if (r < 0) {
-        io_result e = make_io_result(r, 0);
-        out.status = e.status;
-        out.error = e.error;
+        set_failure(out, r);
     } else {
         out.bytes = static_cast<std::size_t>(r);
     }

@@ -45,6 +45,15 @@ public:
 namespace detail {
 // Map a negative errno from an operation to a status and error code.
 io_result make_io_result(int result_or_neg_errno, std::size_t bytes) noexcept;
+// Sets out.status and out.error from a negative errno, for the result types
+// that carry more than an io_result (accept_result, chunk_result,
+// datagram_result).
+template <class Result>
+void set_failure(Result& out, int neg_errno) noexcept {
+    const io_result e = make_io_result(neg_errno, 0);
+    out.status = e.status;
+    out.error = e.error;
+}
 [[noreturn]] void throw_net_error(int err, std::string_view op, std::string_view target);
 } // namespace detail
 

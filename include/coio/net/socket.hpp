@@ -176,9 +176,7 @@ public:
             out.status = io_status::eof;
             return out;
         }
-        io_result e = detail::make_io_result(r, 0);
-        out.status = e.status;
-        out.error = e.error;
+        detail::set_failure(out, r);
         return out;
     }
 
@@ -234,9 +232,7 @@ public:
             out.peer = m_peer;
             return out;
         }
-        io_result e = detail::make_io_result(r, 0);
-        out.status = e.status;
-        out.error = e.error;
+        detail::set_failure(out, r);
         return out;
     }
 
