@@ -1,10 +1,14 @@
 // tests/net/stream_test.cpp - stream_reader / stream_writer, checked against
 // what Python's asyncio does on the same input (tests/interop/asyncio_readline.py).
+#include "net/net_support.hpp"
 #include "support/support.hpp"
 
 #include <coio/coio.hpp>
 
+#include <array>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -396,4 +400,95 @@ TEST_CASE("a second concurrent read is an error and closing ends a pending read"
 
 TEST_CASE("writing after close is an error", "[net][stream]") {
     run_clean(write_after_close_throws());
+}
+
+namespace {
+
+// Line echo that registers its reader, so the test can see what it buffered.
+struct registering_echo {
+    std::shared_ptr<std::vector<coio::stream_reader>> readers;
+    coio::task<> operator()(coio::stream_reader r, coio::stream_writer w) {
+        readers->push_back(r);
+        for (;;) {
+            std::string line = co_await r.readline();
+            if (line.empty()) {
+                break;
+            }
+            w.write(line);
+            co_await w.drain();
+        }
+        w.close();
+    }
+};
+
+// More stalled clients than the pool (COIO_POOL_BUFFERS=64) and the io_uring
+// ring (64 buffers at first) hold: each sends one byte and no newline.
+constexpr int stalled_clients = 100;
+
+coio::task<> stalled_clients_do_not_freeze_the_server() {
+    auto readers = std::make_shared<std::vector<coio::stream_reader>>();
+    registering_echo handler{readers};
+    coio::server srv = co_await coio::start_server(handler, "127.0.0.1", 0);
+    std::vector<coio::socket> stalled;
+    for (int i = 0; i < stalled_clients; ++i) {
+        coio::socket c = co_await coio::connect(srv.local_address());
+        coio::io_result w = co_await c.write_all("x");
+        REQUIRE(w.ok());
+        stalled.push_back(std::move(c));
+    }
+    // Until every server-side reader has read its byte (a bounded number of
+    // loop iterations, each of which polls for I/O). Before the fix, readline
+    // held the loop's lent buffer while it waited for the newline: the first
+    // 64 readers took every buffer and the others - and every later
+    // connection - waited for ever.
+    auto all_read = [&] {
+        if (readers->size() < static_cast<std::size_t>(stalled_clients)) {
+            return false;
+        }
+        for (const coio::stream_reader& r : *readers) {
+            if (r.buffered() != 1) {
+                return false;
+            }
+        }
+        return true;
+    };
+    for (int i = 0; i < 100'000 && !all_read(); ++i) {
+        co_await coio::yield_now();
+    }
+    REQUIRE(all_read());
+    coio::loop_stats st = coio::event_loop::running().stats();
+    CHECK(st.buffers_out == 0); // partial lines live in the readers' own buffers
+
+    // A new client is served at once.
+    coio::socket fresh = co_await coio::connect(srv.local_address());
+    std::string echoed = co_await coio::wait_for(coio::test::round_trip(&fresh, "hello\n"),
+                                                 std::chrono::seconds(10));
+    CHECK(echoed == "hello\n");
+
+    // The stalled clients' EOFs are seen: each gets its partial line back
+    // (readline returns it at EOF) and then the server's close.
+    for (coio::socket& c : stalled) {
+        REQUIRE(!c.shutdown(coio::shutdown_how::write));
+        std::array<char, 2> buf{};
+        coio::io_result r = co_await coio::wait_for(coio::test::read_exact(&c, std::span(buf)),
+                                                    std::chrono::seconds(10));
+        CHECK(r.status == coio::io_status::eof); // "x", then the server's close
+        CHECK(r.bytes == 1);
+        CHECK(buf[0] == 'x');
+    }
+    fresh.close();
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+} // namespace
+
+// Regression (issue #10, both backends): readuntil/readexactly kept the lease
+// of the chunk holding a partial line while they waited for the rest, so a few
+// clients that stop mid-line took every buffer of the loop's pool and froze
+// the whole server (64 clients on io_uring, 4,096 on epoll by default).
+TEST_CASE("clients that stop mid-line hold none of the loop's read buffers", "[net][stream]") {
+    ::setenv("COIO_POOL_BUFFERS", "64", 1);
+    run_clean(stalled_clients_do_not_freeze_the_server());
+    ::unsetenv("COIO_POOL_BUFFERS");
 }
