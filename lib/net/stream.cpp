@@ -52,7 +52,12 @@ struct stream_state {
     bool eof = false;
     bool reading = false;
 
+    // Data to send is in two blocks: `wbuf`, where write() appends, and
+    // `sending`, which the background flush sends from. The flush takes wbuf
+    // over (a swap) only when `sending` is empty, so the bytes a pending send
+    // points to are never moved or freed by a write() meanwhile.
     byte_buffer wbuf;
+    byte_buffer sending;
     std::error_code write_error;
     bool flushing = false;
     bool eof_requested = false;
@@ -66,6 +71,8 @@ struct stream_state {
         return rbuf.empty() ? lease.view() : rbuf.view();
     }
     [[nodiscard]] std::size_t buffered() const noexcept { return rbuf.size() + lease.size(); }
+    // Bytes written and not sent yet.
+    [[nodiscard]] std::size_t unsent() const noexcept { return wbuf.size() + sending.size(); }
 
     void consume(std::size_t n) noexcept {
         if (!rbuf.empty()) {
@@ -279,25 +286,30 @@ task<> flush(std::shared_ptr<stream_state> st) {
             s.finish_writes();
         }
     } guard{*st};
-    while (!st->wbuf.empty() && !st->closed) {
-        std::string_view v = st->wbuf.view();
+    while (st->unsent() > 0 && !st->closed) {
+        if (st->sending.empty()) {
+            std::swap(st->sending, st->wbuf);
+        }
+        std::string_view v = st->sending.view();
         io_result r = co_await st->sock.write_some(v);
         if (!r) {
             st->write_error = r.error ? r.error : std::make_error_code(std::errc::broken_pipe);
             st->wbuf.clear();
+            st->sending.clear();
             break;
         }
-        st->wbuf.consume(r.bytes);
-        if (st->wbuf.size() <= st->opts.low_water) {
+        st->sending.consume(r.bytes);
+        if (st->unsent() <= st->opts.low_water) {
             st->drain_q.notify_all();
         }
     }
     st->wbuf.release_if_empty(write_keep);
+    st->sending.release_if_empty(write_keep);
 }
 
 task<> drain_impl(std::shared_ptr<stream_state> st) {
-    if (st->wbuf.size() > st->opts.high_water) {
-        while (st->wbuf.size() > st->opts.low_water && !st->write_error && !st->closed) {
+    if (st->unsent() > st->opts.high_water) {
+        while (st->unsent() > st->opts.low_water && !st->write_error && !st->closed) {
             co_await st->drain_q.wait();
         }
     }
@@ -366,7 +378,7 @@ void stream_writer::write(std::string_view data) {
     if (st.write_error || data.empty()) {
         return; // the failure is reported by drain()
     }
-    if (st.wbuf.empty() && !st.flushing) {
+    if (st.unsent() == 0 && !st.flushing) {
         long n = sys::try_send(st.sock.native_handle(), data.data(), data.size());
         if (n >= 0) {
             data.remove_prefix(static_cast<std::size_t>(n));
@@ -418,7 +430,7 @@ task<> stream_writer::wait_closed() {
 }
 
 std::size_t stream_writer::write_buffer_size() const noexcept {
-    return m_s ? m_s->wbuf.size() : 0;
+    return m_s ? m_s->unsent() : 0;
 }
 
 void stream_writer::set_write_buffer_limits(std::size_t high, std::size_t low) {
