@@ -34,10 +34,12 @@ coio::task<> echo(coio::socket s) {
         if (!r) {
             co_return; // eof, reset: the client is gone
         }
-        if (!co_await s.write_all(r.data.view())) {
+        // Sent straight from the lent buffer; if the client does not read,
+        // the rest is copied and the buffer goes back before the wait.
+        if (!co_await s.write_all(std::move(r.data))) {
             co_return;
         }
-    } // r.data goes back to the loop's pool here
+    }
 }
 
 coio::task<> serve(std::string host, std::uint16_t port) {

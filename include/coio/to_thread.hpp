@@ -89,20 +89,20 @@ public:
         submit_to_pool([st = m_state] {
             st->invoke();
             st->m_loop->call_soon_threadsafe([st] {
-                st->m_loop->external_end();
+                core_of(*st->m_loop).external_end();
                 if (!st->m_abandoned) {
                     // Posted with the result: a cancel that comes before the
                     // waiter runs must not post it again (the request stays
                     // pending for the task's next await instead).
                     st->m_cancel->stop();
-                    st->m_loop->post(st->m_waiter);
+                    core_of(*st->m_loop).post(st->m_waiter);
                 }
             });
         });
         // Counted once queued: a submit that throws (no memory, no thread)
         // leaves nothing for run() to wait for. The job's completion runs on
         // this thread, later, so it cannot come before the count.
-        loop.external_begin();
+        core_of(loop).external_begin();
         m_cancel.listen(&on_cancel, this);
         return true;
     }
@@ -117,7 +117,7 @@ private:
         auto* a = static_cast<thread_call_awaiter*>(self);
         a->m_cancel.mark();
         a->m_state->m_abandoned = true; // the job's result will be dropped
-        a->m_state->m_loop->post(a->m_state->m_waiter);
+        core_of(*a->m_state->m_loop).post(a->m_state->m_waiter);
     }
 
     std::shared_ptr<thread_call_base<R>> m_state;

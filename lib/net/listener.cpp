@@ -40,7 +40,7 @@ public:
             return false;
         }
         m_handle = h;
-        m_state.m_loop->add_timer(m_timer);
+        core_of(*m_state.m_loop).add_timer(m_timer);
         m_state.m_paused = this;
         m_cancel.listen(&on_cancel, this);
         return true;
@@ -63,10 +63,10 @@ private:
         m_ended = true;
         stop();
         m_cancel.stop();
-        m_state.m_loop->post(m_handle);
+        core_of(*m_state.m_loop).post(m_handle);
     }
     void stop() noexcept {
-        m_state.m_loop->remove_timer(m_timer);
+        core_of(*m_state.m_loop).remove_timer(m_timer);
         if (m_state.m_paused == this) {
             m_state.m_paused = nullptr;
         }
@@ -125,9 +125,9 @@ public:
     listener_accept_awaiter(int fd, bool unix_peer) noexcept : m_unix(unix_peer) {
         m_op.m_code = op_code::accept;
         m_op.m_fd = fd;
-        m_op.m_addr = &m_peer;
-        m_op.m_addr_len = &m_len;
+        m_op.m_arg.peer = io_sockaddr{&m_peer, &m_len};
     }
+    listener_accept_awaiter(listener_accept_awaiter&&) = delete; // awaited where it is made
     accept_result await_resume() {
         const int r = take_result();
         accept_result out;

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <string>
 
 namespace coio {
 
@@ -51,7 +52,7 @@ address peer_address_of(int fd) {
 
 void close_socket_fd(int fd) noexcept {
     if (event_loop* loop = event_loop::current()) {
-        loop->close_fd(fd); // completes in-flight ops on fd as cancelled
+        core_of(*loop).close_fd(fd); // completes in-flight ops on fd as cancelled
     } else {
         ::close(fd);
     }
@@ -130,6 +131,26 @@ task<io_result> socket::write_all(std::span<const std::byte> buf) {
 
 task<io_result> socket::write_all(std::string_view buf) {
     return write_all(std::as_bytes(std::span(buf.data(), buf.size())));
+}
+
+task<io_result> socket::write_all(buffer_lease data) {
+    std::size_t done = 0;
+    if (!data.empty()) {
+        io_result r = co_await write_some_now(data.view());
+        if (r.ok()) {
+            done = r.bytes;
+        } else if (r.error != std::errc::resource_unavailable_try_again) {
+            co_return r;
+        }
+    }
+    if (done == data.size()) {
+        co_return io_result{io_status::ok, done, {}};
+    }
+    std::string rest(data.view().substr(done)); // the buffer goes back before any wait
+    data.reset();
+    io_result r = co_await write_all(std::string_view(rest));
+    r.bytes += done;
+    co_return r;
 }
 
 } // namespace coio
