@@ -257,6 +257,22 @@ def sleep_until(t_ns):
         time.sleep(left / 1e9)
 
 
+def read_edges(srv, perf, from_ns, to_ns):
+    """The server's counters at the window's edges, perf counting only between them;
+    [] if the server is gone."""
+    try:
+        sleep_until(from_ns)
+        first = srv.counters()
+        if perf:
+            perf.command("enable")
+        sleep_until(to_ns)
+        if perf:
+            perf.command("disable")
+        return [first, srv.counters()]
+    except (OSError, IndexError, ValueError):
+        return []
+
+
 def load_run(build, model, point, duration, warmup, with_perf=False, setup_timeout=30):
     """One loadgen run against a fresh server: returns a row of results and counters."""
     conns, depth, size = point
@@ -281,22 +297,19 @@ def load_run(build, model, point, duration, warmup, with_perf=False, setup_timeo
         line = read_line(lg.stdout, setup_timeout + 10)
         if line and '"window"' in line:
             w = json.loads(line)
-            for t_ns, cmd_ in ((w["from_ns"], "enable"), (w["to_ns"], "disable")):
-                sleep_until(t_ns)
-                if perf and cmd_ == "disable":
-                    perf.command(cmd_)
-                edges.append(srv.counters())
-                if perf and cmd_ == "enable":
-                    perf.command(cmd_)
+            edges = read_edges(srv, perf, w["from_ns"], w["to_ns"])
         try:
             rest, _ = lg.communicate(timeout=duration + warmup + 80)
         finally:
             sampler.finish()
             stop_process(lg)
         lines = [l for l in ((line or "") + rest).splitlines() if l.startswith('{"mode":"load"')]
-        if lg.returncode != 0 or not lines or len(edges) != 2:
+        if lg.returncode != 0 or not lines:
             err.seek(0)
             row["error"] = (err.read().strip() or f"loadgen exit {lg.returncode}")[-300:]
+            return row
+        if len(edges) != 2:
+            row["error"] = "the server's counters could not be read at the window's edges"
             return row
         res = json.loads(lines[-1])
         row.update({k: res[k] for k in ("rps", "requests", "p50_us", "p99_us", "p999_us",

@@ -215,8 +215,12 @@ def run_cells(build, cells, duration, warmup, with_counters, tag):
         done += 1
         log(f"{tag} {done}/{total}: {model} conns={point[0]} depth={point[1]} "
             f"size={point[2]} " + ("perf" if with_perf else f"run={rep + 1}"))
-        row = load_run(build, model, point, duration, warmup_for(point[0], warmup),
-                       with_perf=with_perf)
+        try:
+            row = load_run(build, model, point, duration, warmup_for(point[0], warmup),
+                           with_perf=with_perf)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            row = {"model": model, "connections": point[0], "depth": point[1],
+                   "size": point[2], "perf": with_perf, "error": str(e)[-300:]}
         row["rep"] = rep
         rows.append(row)
         if "error" in row:
