@@ -98,10 +98,13 @@ def verdict(ratio, limit, at_most=True):
     """'met (12% to spare)' / 'missed by 23%'; ratio and limit are both ×."""
     if ratio is None:
         return "not measured"
-    slack = (limit / ratio - 1) if at_most else (ratio / limit - 1)
-    if slack >= 0:
-        return f"**met** ({slack * 100:.0f}% to spare)"
-    return f"**missed** by {(ratio / limit - 1 if at_most else 1 - ratio / limit) * 100:.0f}%"
+    def pct(x):
+        return f"{x * 100:.1f}%" if x < 0.1 else f"{x * 100:.0f}%"
+
+    met = ratio <= limit if at_most else ratio >= limit
+    if met:
+        return f"**met** ({pct(limit / ratio - 1 if at_most else ratio / limit - 1)} to spare)"
+    return f"**missed** by {pct(ratio / limit - 1 if at_most else 1 - ratio / limit)}"
 
 
 def counters_table(runs, point, models):
