@@ -244,6 +244,15 @@ private:
     cancel_slot* m_slot = nullptr;
 };
 
+// A handler's exception, to the loop's exception handler. A plain function:
+// its strings live on the stack, not in every connection's frame.
+void report_failure(listener_state& st, const address& peer, std::exception_ptr failure) {
+    const std::string name = st.m_unix ? "connection on " + st.m_listeners[0].m_display
+                                       : "connection from " + peer.to_string();
+    const std::string msg = name + ": the handler raised " + describe_exception(failure);
+    st.m_loop->call_exception_handler({msg, name, failure});
+}
+
 // One connection's task. It is created without a name (a name string per
 // connection would be the accept path's only allocation besides the frames);
 // a handler's exception is reported here instead, naming the peer (TCP) or
@@ -283,10 +292,7 @@ task<> serve_connection(std::shared_ptr<listener_state> st, socket s, address pe
         failure = std::current_exception();
     }
     if (failure) {
-        const std::string name = st->m_unix ? "connection on " + st->m_listeners[0].m_display
-                                            : "connection from " + peer.to_string();
-        const std::string msg = name + ": the handler raised " + describe_exception(failure);
-        st->m_loop->call_exception_handler({msg, name, failure});
+        report_failure(*st, peer, failure);
     }
 }
 

@@ -42,6 +42,11 @@ class read_half {
 public:
     read_half() noexcept = default;
     explicit read_half(std::shared_ptr<detail::split_socket> s) noexcept : m_s(std::move(s)) {}
+    read_half(read_half&&) noexcept = default;
+    read_half& operator=(read_half&&) noexcept = default;
+    read_half(const read_half&) = delete;
+    read_half& operator=(const read_half&) = delete;
+    ~read_half() = default;
 
     // socket::read_some / read_chunk on the shared socket.
     [[nodiscard]] socket::recv_awaiter read_some(std::span<std::byte> buf) noexcept {
