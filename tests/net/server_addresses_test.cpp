@@ -154,3 +154,34 @@ TEST_CASE("an address that is not local fails start_server naming it", "[net][se
     };
     run_clean(body());
 }
+
+namespace {
+
+coio::task<> two_servers_one_port() {
+    coio::server_options opts;
+    opts.reuse_port = true;
+    coio::server a = co_await coio::start_server(coio::test::echo_handler, "127.0.0.1", 0, opts);
+    coio::server b =
+        co_await coio::start_server(coio::test::echo_handler, "127.0.0.1", a.port(), opts);
+    CHECK(b.port() == a.port());
+    for (int i = 0; i < 20; ++i) {
+        std::string back = co_await echo_via(a.local_address(), "x");
+        CHECK(back == "x");
+    }
+    CHECK(a.stats().accepted + b.stats().accepted == 20);
+    opts.reuse_port = false;
+    bool refused = false;
+    try {
+        coio::server c =
+            co_await coio::start_server(coio::test::echo_handler, "127.0.0.1", a.port(), opts);
+    } catch (const coio::net_error& e) {
+        refused = e.code() == std::error_code(EADDRINUSE, std::system_category());
+    }
+    CHECK(refused);
+}
+
+} // namespace
+
+TEST_CASE("server_options::reuse_port lets two servers listen on one port", "[net][server]") {
+    run_clean(two_servers_one_port());
+}
