@@ -59,6 +59,7 @@ long rss_kib() {
 }
 
 struct tally {
+    coio::event go; // handlers start reading once every client is connected
     int lines = 0;
     int timed_out = 0;
     int other_errors = 0;
@@ -67,6 +68,7 @@ struct tally {
 struct line_server {
     tally* t;
     coio::task<> operator()(coio::stream_reader r, coio::stream_writer w) {
+        co_await t->go.wait();
         try {
             for (;;) {
                 std::string line = co_await r.readline();
@@ -118,7 +120,11 @@ coio::task<> slowloris() {
         clients.push_back(std::move(c));
     }
     auto all_held = [&srv] { return srv.stats().active == slow_clients; };
-    co_await coio::wait_for(until(all_held), 30s);
+    co_await coio::wait_for(until(all_held), 60s);
+    // The read timeouts start now for all of them: a slow setup (a sanitizer
+    // build on a busy machine) cannot let the first ones expire early.
+    t.go.set();
+    co_await coio::yield_now();
     const long held = rss_kib();
 
     // A normal client is served while all of them are held (no timeout has
