@@ -17,7 +17,11 @@
 // guarantees it.
 //
 // close() (and the destructor) closes the fd at once; operations in flight on it
-// complete with io_status::cancelled.
+// complete with io_status::cancelled. abort() does the same with a reset (RST)
+// instead of an orderly FIN.
+//
+// Setup and option calls throw net_error naming the call (and the address):
+// "setsockopt(SO_KEEPALIVE): Bad file descriptor". They do not suspend.
 #pragma once
 
 #include <coio/detail/io_awaiter.hpp>
@@ -26,6 +30,7 @@
 #include <coio/net/error.hpp>
 #include <coio/task.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <span>
 #include <string_view>
@@ -67,7 +72,27 @@ public:
 
     // Setup; each throws net_error naming the operation and address.
     void set_reuse_address(bool on);
+    // SO_REUSEPORT: several sockets may bind the same address and port (the
+    // kernel spreads connections over the listeners, e.g. one per thread).
+    void set_reuse_port(bool on);
     void set_nodelay(bool on);
+    // TCP keepalive: after `idle` without traffic the kernel sends a probe
+    // every `interval`; after `count` unanswered probes the connection is
+    // dropped and the next operation fails (io_status::timed_out). A zero
+    // keeps that parameter's system default (Linux: 7200 s, 75 s, 9).
+    // set_keepalive(false) turns it off.
+    void set_keepalive(bool on);
+    void set_keepalive(std::chrono::seconds idle, std::chrono::seconds interval, int count);
+    // SO_SNDBUF / SO_RCVBUF. Setting one turns off the kernel's autotuning;
+    // Linux doubles the value asked for and reports the doubled size.
+    void set_send_buffer_size(int bytes);
+    void set_receive_buffer_size(int bytes);
+    [[nodiscard]] int send_buffer_size() const;
+    [[nodiscard]] int receive_buffer_size() const;
+    // Any integer option: setsockopt / getsockopt(fd, level, name) with the
+    // OS's constants (e.g. IPPROTO_TCP, TCP_USER_TIMEOUT from <netinet/tcp.h>).
+    void set_option(int level, int name, int value);
+    [[nodiscard]] int get_option(int level, int name) const;
     void bind(const address& a);
     void listen(int backlog = 1024);
     [[nodiscard]] address local_address() const;
@@ -76,6 +101,11 @@ public:
     std::error_code shutdown(shutdown_how how) noexcept;
     // Close now; in-flight operations complete with io_status::cancelled.
     void close() noexcept;
+    // Close now with a reset (SO_LINGER 0): unsent data is dropped and the
+    // peer's next operation fails with ECONNRESET (io_status::reset) instead
+    // of seeing an orderly EOF. In-flight operations complete with
+    // io_status::cancelled. For TCP; on other sockets the same as close().
+    void abort() noexcept;
 
     class accept_awaiter;
     class connect_awaiter;
