@@ -24,24 +24,8 @@ coio::task<> push_connection(collector* c, coio::socket s) {
         // already gone; the reads below end at once
     }
     source_stats& st = c->push;
-    ++st.reconnects; // counts connections for push
-    // Registered while this frame lives, so shutdown can close the socket -
-    // also if the frame ends by an exception (loop teardown).
-    struct registration {
-        collector* c;
-        coio::socket* s;
-        registration(collector* cc, coio::socket* ss) : c(cc), s(ss) {
-            c->push_sockets.insert(s);
-            ++c->push_connections;
-        }
-        registration(const registration&) = delete;
-        registration& operator=(const registration&) = delete;
-        ~registration() {
-            c->push_sockets.erase(s);
-            --c->push_connections;
-        }
-    };
-    registration reg(c, &s);
+    ++st.reconnects;                          // counts connections for push
+    push_client registered(c->push_conns, s); // closed at shutdown (push_clients.hpp)
     syslog_deframer frames(c->opts.max_line);
     auto emit = [c, &st, &name](std::string_view text, record_kind kind, std::uint32_t part,
                                 std::string_view framing) {
@@ -54,7 +38,7 @@ coio::task<> push_connection(collector* c, coio::socket s) {
         }
     };
     std::vector<char> buf(c->opts.chunk_size);
-    while (!c->stopping) {
+    while (!c->stop.is_set()) {
         coio::io_result r = co_await s.read_some(std::span<char>(buf));
         if (!r) {
             if (r.status != coio::io_status::eof && r.status != coio::io_status::cancelled) {
@@ -99,12 +83,6 @@ coio::task<coio::server> start_push_server(collector* c) {
     std::string host = c->opts.listen->host();
     coio::server srv = co_await coio::start_server(handler, host, c->opts.listen->port(), opts);
     co_return srv;
-}
-
-void close_push_connections(collector* c) noexcept {
-    for (coio::socket* s : c->push_sockets) {
-        s->close(); // the pending read completes as cancelled
-    }
 }
 
 } // namespace logcollect

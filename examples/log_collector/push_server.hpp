@@ -15,8 +15,4 @@ namespace logcollect {
 // address if it cannot listen.
 coio::task<coio::server> start_push_server(collector* c);
 
-// Shutdown: close every push connection (their reads end; what was received
-// is written). The server itself is closed by its owner.
-void close_push_connections(collector* c) noexcept;
-
 } // namespace logcollect
