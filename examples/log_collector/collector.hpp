@@ -28,12 +28,16 @@ namespace logcollect {
 
 struct collector {
     collector(options o, bool live_status)
-        : opts(std::move(o)), sink(opts.output, opts.sync), fmt(opts.format), con(live_status) {}
+        : opts(std::move(o)), fmt(opts.format), con(live_status),
+          sink(
+              opts.output, opts.sync,
+              [this](std::string& out, std::uint64_t torn) { fmt.append_torn_marker(out, torn); },
+              [this](const std::string& text) { con.message(text); }) {}
 
     options opts;
-    output_sink sink;
     record_formatter fmt;
     console con;
+    output_sink sink;                 // after fmt and con: it uses them from its constructor on
     std::deque<source_stats> sources; // one per opts.sources entry (stable addresses)
     source_stats push;                // all push connections together
     std::size_t connected = 0;        // pull sources connected now

@@ -62,17 +62,20 @@ void request_stop(collector* c, int sig) {
 
 // The signals, asyncio's loop.add_signal_handler way: the callbacks run on
 // the loop thread, from the first loop iteration until this object goes.
+// SIGHUP reopens the output (logrotate's postrotate).
 class signal_handlers {
 public:
     explicit signal_handlers(collector* c) {
         coio::add_signal_handler(SIGINT, [c] { request_stop(c, SIGINT); });
         coio::add_signal_handler(SIGTERM, [c] { request_stop(c, SIGTERM); });
+        coio::add_signal_handler(SIGHUP, [c] { c->sink.reopen(); });
     }
     signal_handlers(const signal_handlers&) = delete;
     signal_handlers& operator=(const signal_handlers&) = delete;
     ~signal_handlers() {
-        coio::remove_signal_handler(SIGINT);
-        coio::remove_signal_handler(SIGTERM);
+        for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+            coio::remove_signal_handler(sig);
+        }
     }
 };
 
@@ -138,6 +141,7 @@ coio::task<int> run_collector(collector* c) {
             c->con.message("cannot listen for push senders: " + error);
             co_return exit_failure;
         }
+        c->push.name = "push " + push->local_address().to_string(); // the port, if 0 was given
         c->con.message("push: listening on " + push->local_address().to_string());
     }
 

@@ -41,7 +41,8 @@ Sources:
 
 Output:
   -o, --output FILE|-    append records to FILE (created if missing); '-' is
-                         stdout (default)
+                         stdout (default). SIGHUP reopens FILE (log rotation);
+                         a removed FILE is created again
   --format plain|json    plain (default): SOURCE<TAB>LINE
                          json: {"seq":N,"time":"...","source":"...","line":"..."}
                          Bytes that are not valid UTF-8 become U+FFFD in both.
@@ -81,6 +82,11 @@ acknowledged ONCE, after its last piece is written. If the connection breaks
 in the middle of such a line, an "aborted" record follows its pieces (plain:
 "SOURCE!", json: "aborted":true) and the source sends the whole line again.
 An unfinished line at a disconnect is never written as complete.
+
+Output integrity: FILE holds whole records. A write that fails half way (a
+full disk) is truncated back to the last whole record and stops the collector
+(exit 1) without acknowledging it; a FILE that ends inside a record when it is
+opened gets a newline and a "coio-logcollect!" torn-record marker first.
 
 Exit status: 0 stopped by a signal, 1 runtime failure (output, listen
 address, backend), 2 usage error.
