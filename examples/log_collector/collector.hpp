@@ -32,7 +32,8 @@ struct collector {
           sink(
               opts.output, opts.sync,
               [this](std::string& out, std::uint64_t torn) { fmt.append_torn_marker(out, torn); },
-              [this](const std::string& text) { con.message(text); }) {}
+              [this](const std::string& text) { con.message(text); }),
+          push_conns(opts.max_connections) {}
 
     options opts;
     record_formatter fmt;

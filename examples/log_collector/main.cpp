@@ -13,6 +13,7 @@
 // delivery guarantee and the over-long-line policy; README.md in this folder
 // the details.
 #include "collector.hpp"
+#include "memory.hpp"
 #include "options.hpp"
 #include "push_server.hpp"
 #include "source_task.hpp"
@@ -102,6 +103,16 @@ coio::task<> run_ticker(collector* c) {
     }
 }
 
+// Once a second: give memory back to the system after a flood
+// (memory.hpp) - when more than 4 MiB were freed.
+coio::task<> housekeeping() {
+    memory_trimmer trimmer(std::size_t{4} << 20U);
+    for (;;) {
+        co_await coio::sleep(std::chrono::seconds(1));
+        trimmer.sample();
+    }
+}
+
 // Every long-running task of the collector, as children of one task_group.
 // They run until this task is cancelled: the group then cancels each child
 // and waits until every one has finished (a pull source writes and
@@ -115,6 +126,7 @@ coio::task<> run_tasks(collector* c) {
         group.create_task(pull_source(c, st, c->opts.sources[i]), st->name);
     }
     group.create_task(run_ticker(c), "ticker");
+    group.create_task(housekeeping(), "housekeeping");
     std::string error;
     try {
         co_await group.wait();

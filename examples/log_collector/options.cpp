@@ -38,6 +38,16 @@ Sources:
                          HOST:PORT); 0 picks a free port. Each frame is read
                          with octet counting ("LEN SP MSG") if it starts with
                          digits and a space, else up to LF (RFC 6587 3.4)
+  --max-connections N    push connections open at once (default 1024); one
+                         more is closed at once (and said so, once)
+  --push-memory BYTES    bytes of unfinished push messages held at once, all
+                         connections together (default 64m; k, m, g suffixes):
+                         each connection holds at most min(--max-line,
+                         BYTES / --max-connections), longer messages are
+                         written in pieces of that size
+  --max-frame N          longest octet-counted frame (default 65536); a longer
+                         count is a framing error: the frame is read up to LF
+                         instead, as rsyslog does
 
 Output:
   -o, --output FILE|-    append records to FILE (created if missing); '-' is
@@ -102,6 +112,37 @@ bool parse_u64(std::string_view s, std::uint64_t& v) {
     }
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     return ec == std::errc() && p == s.data() + s.size();
+}
+
+// A byte count with an optional binary suffix: 512, 64k, 64m, 1g.
+bool parse_bytes(std::string_view s, std::uint64_t& v) {
+    unsigned shift = 0;
+    if (!s.empty()) {
+        switch (s.back()) {
+        case 'k':
+        case 'K':
+            shift = 10;
+            break;
+        case 'm':
+        case 'M':
+            shift = 20;
+            break;
+        case 'g':
+        case 'G':
+            shift = 30;
+            break;
+        default:
+            break;
+        }
+    }
+    if (shift != 0) {
+        s.remove_suffix(1);
+    }
+    if (!parse_u64(s, v) || v > (std::uint64_t{1} << 40U) >> shift) {
+        return false;
+    }
+    v <<= shift;
+    return true;
 }
 
 bool parse_seconds(std::string_view s, std::chrono::milliseconds& out) {
@@ -226,10 +267,11 @@ parse_result parse_options(int argc, char** argv, options& o) {
             value = a.substr(eq + 1);
             has_value = true;
         }
-        static constexpr std::array<std::string_view, 10> with_value = {
-            "-o",         "--output",      "--format",      "--chunk-size",
-            "--max-line", "--backoff-min", "--backoff-max", "--stats-interval",
-            "--listen",   "--sources"};
+        static constexpr std::array<std::string_view, 13> with_value = {
+            "-o",         "--output",      "--format",          "--chunk-size",
+            "--max-line", "--backoff-min", "--backoff-max",     "--stats-interval",
+            "--listen",   "--sources",     "--max-connections", "--push-memory",
+            "--max-frame"};
         if (std::find(with_value.begin(), with_value.end(), name) == with_value.end()) {
             usage_error("unknown option " + std::string(a));
             return parse_result::usage_error;
@@ -297,6 +339,24 @@ parse_result parse_options(int argc, char** argv, options& o) {
                 return parse_result::usage_error;
             }
             o.listen = l;
+        } else if (name == "--max-connections") {
+            if (!parse_u64(value, n) || n == 0 || n > 1000000) {
+                usage_error(bad + " (1 .. 1000000)");
+                return parse_result::usage_error;
+            }
+            o.max_connections = n;
+        } else if (name == "--push-memory") {
+            if (!parse_bytes(value, n) || n == 0) {
+                usage_error(bad + " (bytes, with k, m or g: 64m)");
+                return parse_result::usage_error;
+            }
+            o.push_memory = n;
+        } else if (name == "--max-frame") {
+            if (!parse_u64(value, n) || n == 0 || n > 9999999999ULL) {
+                usage_error(bad + " (1 .. 9999999999 bytes)");
+                return parse_result::usage_error;
+            }
+            o.max_frame = n;
         } else if (name == "--sources") {
             if (parse_result r = read_sources_file(o, std::string(value)); r != parse_result::run) {
                 return r;
@@ -305,6 +365,11 @@ parse_result parse_options(int argc, char** argv, options& o) {
     }
     if (o.backoff_min > o.backoff_max) {
         usage_error("--backoff-min is above --backoff-max");
+        return parse_result::usage_error;
+    }
+    if (o.push_memory / o.max_connections < 1024) {
+        usage_error("--push-memory allows less than 1 KiB per connection (--max-connections " +
+                    std::to_string(o.max_connections) + ")");
         return parse_result::usage_error;
     }
     if (o.sources.empty() && !o.listen) {

@@ -24,9 +24,20 @@ struct options {
     std::chrono::milliseconds backoff_max{10000};
     std::chrono::milliseconds stats_interval{10000}; // 0: no stats lines
     std::optional<coio::address> listen;             // push mode
+    std::size_t max_connections = 1024;              // push connections open at once
+    std::size_t push_memory = 64U << 20U;            // unfinished push messages, all together
+    std::size_t max_frame = 65536;                   // longest octet-counted push frame
     bool sync = false;
     int status = -1; // --status / --no-status; -1: when stderr is a terminal
 };
+
+// What one push connection may hold of an unfinished message:
+// min(max_line, push_memory / max_connections). Longer messages are written
+// in pieces of that size, so all of them together hold at most push_memory.
+[[nodiscard]] inline std::size_t push_share(const options& o) noexcept {
+    const std::size_t share = o.push_memory / o.max_connections;
+    return share < o.max_line ? share : o.max_line;
+}
 
 enum class parse_result {
     run,         // go on with the options

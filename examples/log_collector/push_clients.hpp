@@ -8,9 +8,14 @@
 //  - close_all() at shutdown closes every connection's socket (the pending
 //    read completes cancelled; the connection writes what it received and
 //    ends): coio::server::close_clients() will replace it.
+//  - admit() caps the connections open at once (--max-connections): one
+//    more is closed as soon as it is accepted, as rsyslog's MaxSessions
+//    does. server_options::max_connections will replace it, and then accept
+//    pauses at the cap instead (the extra senders wait in the backlog).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace coio {
 class socket;
@@ -39,12 +44,23 @@ private:
 
 class push_clients {
 public:
-    push_clients() = default;
+    explicit push_clients(std::size_t max_connections) noexcept : m_max(max_connections) {}
     push_clients(const push_clients&) = delete;
     push_clients& operator=(const push_clients&) = delete;
 
     // Connections open now.
     [[nodiscard]] std::size_t size() const noexcept { return m_size; }
+    // May one more connection run? false at the cap: the caller closes it.
+    bool admit() noexcept {
+        if (m_size < m_max) {
+            m_refused_in_a_row = 0;
+            return true;
+        }
+        ++m_refused_in_a_row;
+        return false;
+    }
+    // Connections refused since the last one admitted (1: a new streak).
+    [[nodiscard]] std::uint64_t refused_in_a_row() const noexcept { return m_refused_in_a_row; }
     // Shutdown: close every connection's socket.
     void close_all() noexcept;
 
@@ -52,6 +68,8 @@ private:
     friend class push_client;
     push_client* m_head = nullptr;
     std::size_t m_size = 0;
+    std::size_t m_max;
+    std::uint64_t m_refused_in_a_row = 0;
 };
 
 } // namespace logcollect

@@ -251,6 +251,22 @@ def vm_rss_kib(pid):
     return 0
 
 
+def sanitized(exe):
+    """True if `exe` was built with AddressSanitizer (its allocator keeps
+    redzones, a quarantine and shadow memory: RSS bounds are looser)."""
+    with open(exe, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def raise_fd_limit():
+    """Thousands of connections from one test: the soft fd limit up to the hard one."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
 def refusing_port():
     """(sock, port): a TCP socket bound to 127.0.0.1 but not listening, so
     connections to the port are refused - and, the port being taken, no
