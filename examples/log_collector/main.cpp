@@ -103,12 +103,26 @@ coio::task<> run_ticker(collector* c) {
     }
 }
 
-// Once a second: give memory back to the system after a flood
-// (memory.hpp) - when more than 4 MiB were freed.
-coio::task<> housekeeping() {
+// Once a second: close the push connections past --idle-timeout or
+// --message-timeout (push_clients.hpp), one message for all of them; give
+// memory back to the system after a flood (memory.hpp) - when more than
+// 4 MiB were freed.
+coio::task<> housekeeping(collector* c) {
     memory_trimmer trimmer(std::size_t{4} << 20U);
     for (;;) {
         co_await coio::sleep(std::chrono::seconds(1));
+        const push_clients::expired_count n = c->push_conns.close_expired(
+            push_client::clock::now(), c->opts.idle_timeout, c->opts.message_timeout);
+        if (n.idle > 0) {
+            c->con.message("push: closed " + std::to_string(n.idle) +
+                           " connection(s) that sent nothing for " +
+                           seconds_text(c->opts.idle_timeout) + " (--idle-timeout)");
+        }
+        if (n.message > 0) {
+            c->con.message("push: closed " + std::to_string(n.message) +
+                           " connection(s) whose message stayed unfinished for " +
+                           seconds_text(c->opts.message_timeout) + " (--message-timeout)");
+        }
         trimmer.sample();
     }
 }
@@ -126,7 +140,7 @@ coio::task<> run_tasks(collector* c) {
         group.create_task(pull_source(c, st, c->opts.sources[i]), st->name);
     }
     group.create_task(run_ticker(c), "ticker");
-    group.create_task(housekeeping(), "housekeeping");
+    group.create_task(housekeeping(c), "housekeeping");
     std::string error;
     try {
         co_await group.wait();

@@ -65,6 +65,22 @@ Reading:
   --backoff-max MS       longest reconnect delay (default 10000); the delay
                          doubles per failed attempt, with jitter
 
+Timeouts (seconds, fractions allowed; 0 turns one off):
+  --connect-timeout S    a connect to a source that takes longer fails and is
+                         retried with backoff (default 10)
+  --keepalive S          TCP keepalive on source connections: probe after S
+                         idle seconds; a source that vanished is noticed in
+                         about 2 x S and reconnected (default 30)
+  --ack-timeout S        a source that does not take our ACKs for S seconds
+                         (they back up beyond 64 KiB, or its TCP acknowledges
+                         nothing we send) is disconnected and reconnected
+                         (default 30)
+  --idle-timeout S       close a push connection that sent nothing for S
+                         seconds (default 300)
+  --message-timeout S    close a push connection whose message stays
+                         unfinished for S seconds - a sender trickling bytes
+                         (default 30)
+
 Progress (stderr):
   --stats-interval S     when stderr is not a terminal, print a stats line every
                          S seconds (default 10; 0 = never)
@@ -267,11 +283,24 @@ parse_result parse_options(int argc, char** argv, options& o) {
             value = a.substr(eq + 1);
             has_value = true;
         }
-        static constexpr std::array<std::string_view, 13> with_value = {
-            "-o",         "--output",      "--format",          "--chunk-size",
-            "--max-line", "--backoff-min", "--backoff-max",     "--stats-interval",
-            "--listen",   "--sources",     "--max-connections", "--push-memory",
-            "--max-frame"};
+        static constexpr std::array<std::string_view, 18> with_value = {"-o",
+                                                                        "--output",
+                                                                        "--format",
+                                                                        "--chunk-size",
+                                                                        "--max-line",
+                                                                        "--backoff-min",
+                                                                        "--backoff-max",
+                                                                        "--stats-interval",
+                                                                        "--listen",
+                                                                        "--sources",
+                                                                        "--max-connections",
+                                                                        "--push-memory",
+                                                                        "--max-frame",
+                                                                        "--connect-timeout",
+                                                                        "--keepalive",
+                                                                        "--ack-timeout",
+                                                                        "--idle-timeout",
+                                                                        "--message-timeout"};
         if (std::find(with_value.begin(), with_value.end(), name) == with_value.end()) {
             usage_error("unknown option " + std::string(a));
             return parse_result::usage_error;
@@ -325,6 +354,22 @@ parse_result parse_options(int argc, char** argv, options& o) {
                 usage_error(bad + " (seconds, 0 = off)");
                 return parse_result::usage_error;
             }
+        } else if (name == "--connect-timeout" || name == "--ack-timeout" ||
+                   name == "--idle-timeout" || name == "--message-timeout") {
+            std::chrono::milliseconds& t = name == "--connect-timeout" ? o.connect_timeout
+                                           : name == "--ack-timeout"   ? o.ack_timeout
+                                           : name == "--idle-timeout"  ? o.idle_timeout
+                                                                       : o.message_timeout;
+            if (!parse_seconds(value, t)) {
+                usage_error(bad + " (seconds, 0 = off)");
+                return parse_result::usage_error;
+            }
+        } else if (name == "--keepalive") {
+            if (!parse_u64(value, n) || n > 32767) {
+                usage_error(bad + " (whole seconds 0 .. 32767, 0 = off)");
+                return parse_result::usage_error;
+            }
+            o.keepalive = std::chrono::seconds(n);
         } else if (name == "--listen") {
             std::optional<coio::address> l;
             if (value.find(':') == std::string_view::npos) {

@@ -7,7 +7,9 @@
 // of this loop iteration append theirs (one yield), then calls
 // flush_through(mark): the first task to get there writes the whole buffer in
 // one go, the others find their mark already flushed and go straight to
-// acknowledging. One write(2) per loop iteration, however many sources.
+// acknowledging. One write(2) per loop iteration, however many sources -
+// except that a task that finds the buffer above flush_threshold writes at
+// once, so the buffer stays near that size however many sources are ready.
 //
 // write(2) is blocking: a slow disk or a full pipe on stdout stalls the loop,
 // which is the back-pressure we want (sources are not read while the output

@@ -7,7 +7,7 @@
 namespace logcollect {
 
 push_client::push_client(push_clients& registry, coio::socket& s) noexcept
-    : m_registry(&registry), m_socket(&s), m_next(registry.m_head) {
+    : m_registry(&registry), m_socket(&s), m_next(registry.m_head), m_last_data(clock::now()) {
     if (m_next != nullptr) {
         m_next->m_prev = this;
     }
@@ -27,6 +27,28 @@ void push_clients::close_all() noexcept {
     for (push_client* p = m_head; p != nullptr; p = p->m_next) {
         p->m_socket->close(); // the pending read completes as cancelled
     }
+}
+
+push_clients::expired_count
+push_clients::close_expired(push_client::clock::time_point now, std::chrono::milliseconds idle,
+                            std::chrono::milliseconds message) noexcept {
+    expired_count n;
+    for (push_client* p = m_head; p != nullptr; p = p->m_next) {
+        if (p->m_expired) {
+            continue; // closed already; its frame has not run since
+        }
+        if (idle.count() > 0 && now - p->m_last_data >= idle) {
+            ++n.idle;
+        } else if (message.count() > 0 && p->m_message_since != push_client::clock::time_point{} &&
+                   now - p->m_message_since >= message) {
+            ++n.message;
+        } else {
+            continue;
+        }
+        p->m_expired = true;
+        p->m_socket->close();
+    }
+    return n;
 }
 
 } // namespace logcollect

@@ -12,8 +12,14 @@
 //    more is closed as soon as it is accepted, as rsyslog's MaxSessions
 //    does. server_options::max_connections will replace it, and then accept
 //    pauses at the cap instead (the extra senders wait in the backlog).
+//  - close_expired() closes the connections that sent nothing for
+//    --idle-timeout, or whose message stays unfinished for --message-timeout
+//    (a sender trickling bytes to hold a connection: slowloris). The
+//    collector's housekeeping task calls it once a second, so it costs a
+//    timestamp per read, not a timer per connection.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -29,10 +35,25 @@ class push_clients;
 // itself when that frame ends (also by an exception at loop teardown).
 class push_client {
 public:
+    using clock = std::chrono::steady_clock;
+
     push_client(push_clients& registry, coio::socket& s) noexcept;
     ~push_client();
     push_client(const push_client&) = delete;
     push_client& operator=(const push_client&) = delete;
+
+    // Data arrived: `finished` - a message ended in it; `unfinished` - a
+    // message is begun and not finished after it.
+    void on_data(clock::time_point now, bool finished, bool unfinished) noexcept {
+        m_last_data = now;
+        if (!unfinished) {
+            m_message_since = {};
+        } else if (finished || m_message_since == clock::time_point{}) {
+            m_message_since = now;
+        }
+    }
+    // close_expired() closed it (the read then completes cancelled).
+    [[nodiscard]] bool expired() const noexcept { return m_expired; }
 
 private:
     friend class push_clients;
@@ -40,6 +61,9 @@ private:
     coio::socket* m_socket;
     push_client* m_prev = nullptr;
     push_client* m_next = nullptr;
+    clock::time_point m_last_data;     // accepted, or the last data
+    clock::time_point m_message_since; // the unfinished message began; {} if none
+    bool m_expired = false;
 };
 
 class push_clients {
@@ -63,6 +87,14 @@ public:
     [[nodiscard]] std::uint64_t refused_in_a_row() const noexcept { return m_refused_in_a_row; }
     // Shutdown: close every connection's socket.
     void close_all() noexcept;
+
+    struct expired_count {
+        std::size_t idle = 0;    // nothing received for `idle`
+        std::size_t message = 0; // a message unfinished for `message`
+    };
+    // Close the connections past either limit (a zero duration: no limit).
+    expired_count close_expired(push_client::clock::time_point now, std::chrono::milliseconds idle,
+                                std::chrono::milliseconds message) noexcept;
 
 private:
     friend class push_client;

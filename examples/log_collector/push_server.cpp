@@ -50,7 +50,9 @@ coio::task<> push_connection(collector* c, coio::socket s) {
         // connection holds none (the deframer keeps what it must).
         coio::chunk_result r = co_await s.read_chunk();
         if (!r) {
-            if (r.status != coio::io_status::eof && r.status != coio::io_status::cancelled) {
+            if (registered.expired()) {
+                ++st.errors; // a timeout (housekeeping says so, for all at once)
+            } else if (r.status != coio::io_status::eof && r.status != coio::io_status::cancelled) {
                 ++st.errors;
                 c->con.message(name + ": " + r.error.message());
             }
@@ -58,9 +60,11 @@ coio::task<> push_connection(collector* c, coio::socket s) {
         }
         st.bytes += r.data.size();
         const std::uint64_t before = c->fmt.records();
+        const std::uint64_t messages = st.lines;
         const std::uint64_t framing_errors = frames.framing_errors();
         frames.feed(r.data.view(), emit);
         r.data.reset(); // not held across the yield below
+        registered.on_data(push_client::clock::now(), st.lines != messages, frames.in_message());
         if (frames.framing_errors() != framing_errors) {
             st.errors += frames.framing_errors() - framing_errors;
             if (framing_errors == 0) { // once per connection
@@ -73,7 +77,9 @@ coio::task<> push_connection(collector* c, coio::socket s) {
             // Group commit, as the pull sources do (no ACK to wait for, but
             // records should not sit in memory either).
             const std::uint64_t mark = c->sink.end_mark();
-            co_await coio::yield_now();
+            if (!c->sink.wants_flush()) {
+                co_await coio::yield_now();
+            }
             if (!c->flush_through(mark)) {
                 break;
             }
