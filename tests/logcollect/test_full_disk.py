@@ -12,7 +12,6 @@ before the next record.
 Regression (both backends): on ENOSPC the output ended in a torn record
 ("...\\n1") and the next run glued its first record onto it."""
 import asyncio
-import os
 import subprocess
 
 from lcsupport import Test, check, records, run_in_namespace
