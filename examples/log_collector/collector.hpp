@@ -44,7 +44,6 @@ struct collector {
     std::size_t connected = 0;        // pull sources connected now
     push_clients push_conns;          // push connections open now
     coio::event stop;                 // set: stop (a signal, or fail())
-    int stop_signal = 0;              // the signal that set `stop`, if one did
     std::string failure;              // the first fatal error (exit 1)
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 

@@ -55,7 +55,6 @@ void request_stop(collector* c, int sig) {
                        ": exiting now (what was not acknowledged will be sent again)");
         std::_Exit(exit_failure);
     }
-    c->stop_signal = sig;
     c->con.message(std::string("stopping on ") + signal_name(sig) +
                    ": writing and acknowledging what was received");
     c->stop.set();
