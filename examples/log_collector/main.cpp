@@ -68,7 +68,11 @@ public:
     explicit signal_handlers(collector* c) {
         coio::add_signal_handler(SIGINT, [c] { request_stop(c, SIGINT); });
         coio::add_signal_handler(SIGTERM, [c] { request_stop(c, SIGTERM); });
-        coio::add_signal_handler(SIGHUP, [c] { c->sink.reopen(); });
+        coio::add_signal_handler(SIGHUP, [c] {
+            if (!c->sink.reopen() && c->sink.failed()) {
+                c->fail(c->sink.error());
+            }
+        });
     }
     signal_handlers(const signal_handlers&) = delete;
     signal_handlers& operator=(const signal_handlers&) = delete;

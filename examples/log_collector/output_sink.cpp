@@ -224,6 +224,9 @@ bool output_sink::reopen() {
     }
     ::close(m_fd);
     adopt(fd);
+    if (failed()) {
+        return false; // the torn-record marker could not be written: error() says why
+    }
     m_notice("reopened output " + m_name);
     return true;
 }

@@ -72,7 +72,9 @@ public:
     [[nodiscard]] bool wants_flush() const noexcept { return m_buf.size() >= flush_threshold; }
 
     // Open the path again (SIGHUP). Returns false, after a notice, if that
-    // fails: the old file is kept. Nothing to do for stdout.
+    // fails: the old file is kept. Nothing to do for stdout. Also false, with
+    // failed(), if the new file ends inside a record and the marker cannot
+    // be written there.
     bool reopen();
 
     [[nodiscard]] bool failed() const noexcept { return !m_error.empty(); }
