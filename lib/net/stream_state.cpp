@@ -245,8 +245,7 @@ void stream_state::on_deadline() noexcept {
     const auto idle_due = due_after(tm.active_since, opts.idle_timeout);
     if (now >= idle_due) {
         tm.fired = opts.idle_timeout;
-        end_now(stream_end::idle_timeout, unsent() > 0,
-                std::make_error_code(std::errc::timed_out));
+        end_now(stream_end::idle_timeout, unsent() > 0, std::make_error_code(std::errc::timed_out));
         return;
     }
     next = std::min(next, idle_due);
