@@ -66,6 +66,8 @@ event_loop::~event_loop() {
     // 2. Tasks stuck on something that can never complete: destroy their
     // frames. Awaiter destructors remove timers and forget() I/O, which waits
     // for the kernel to release the buffers first.
+    std::size_t held = 0; // finished, but a task_handle still holds the root
+    std::string held_names;
     while (im.m_roots != nullptr) {
         detail::root_base* r = im.m_roots;
         if (!r->m_done) {
@@ -83,9 +85,23 @@ event_loop::~event_loop() {
             }
             continue;
         }
-        // Finished, held by a task_handle that outlives the loop: detach.
+        // Finished, held by a task_handle that outlives the loop: detach. Its
+        // own frame is gone already (make_root); report the roots so that a
+        // handle kept by mistake - in a cycle, say - does not go unseen.
+        if (++held <= 8) {
+            held_names += (held > 1 ? ", '" : "'") + r->name() + "'";
+        }
         im.unlink(*r);
         r->m_owner = nullptr;
+    }
+    if (held > 0) {
+        if (held > 8) {
+            held_names += ", ...";
+        }
+        const std::string msg = "the loop closed while task_handles still hold " +
+                                std::to_string(held) + " finished task(s): " + held_names +
+                                " (their results stay until the handles go)";
+        call_exception_handler({msg, {}, nullptr});
     }
     while (!m_core.m_ready.empty()) {
         (void)m_core.m_ready.pop(); // handles of frames destroyed above

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <coio/cancel.hpp>
+#include <coio/detail/callable_arg.hpp>
 #include <coio/detail/cancel_listener.hpp>
 #include <coio/detail/promise.hpp>
 #include <coio/event_loop.hpp>
@@ -126,12 +127,25 @@ private:
 
 } // namespace detail
 
+namespace detail {
+template <class R>
+task<R> await_thread_call(std::shared_ptr<thread_call_base<R>> st) {
+    co_return co_await thread_call_awaiter<R>(std::move(st));
+}
+} // namespace detail
+
 // Run f(args...) on the thread pool; resume with its value or exception.
+// f and the arguments are copied (or moved) into the job before anything
+// starts (detail/callable_arg.hpp: on g++ 12 pass a capturing lambda by name).
 template <class F, class... A>
-task<std::invoke_result_t<F&, A...>> to_thread(F f, A... args) {
-    using R = std::invoke_result_t<F&, A...>;
-    auto st = std::make_shared<detail::thread_call<R, F, A...>>(std::move(f), std::move(args)...);
-    co_return co_await detail::thread_call_awaiter<R>(std::move(st));
+task<std::invoke_result_t<detail::owned_t<F>&, std::decay_t<A>...>> to_thread(F&& f, A&&... args) {
+    detail::check_callable_arg<F>();
+    using G = detail::owned_t<F>;
+    using R = std::invoke_result_t<G&, std::decay_t<A>...>;
+    std::shared_ptr<detail::thread_call_base<R>> st =
+        std::make_shared<detail::thread_call<R, G, std::decay_t<A>...>>(
+            detail::take_callable(std::forward<F>(f)), std::forward<A>(args)...);
+    return detail::await_thread_call<R>(std::move(st));
 }
 
 // Threads in the pool (one per core, at least two).

@@ -44,7 +44,7 @@ coio::task<coio::stream_pair> connect_streams(std::uint16_t port, coio::stream_o
 coio::task<std::vector<std::string>> readline_cases() {
     const std::string payload = std::string(100, 'x') + "\nshort\n" + std::string(30, 'y');
     payload_server handler{payload}; // named: see "g++ 12 and temporaries" in docs/design.md
-    coio::server srv = co_await coio::start_server(std::move(handler), "127.0.0.1", 0);
+    coio::server srv = co_await coio::start_server(handler, "127.0.0.1", 0);
     std::vector<std::string> out;
     {
         auto [r, w] = co_await connect_streams(srv.port(), {.limit = 16});
@@ -161,7 +161,7 @@ coio::task<> lines_across_chunks() {
 
 coio::task<> readuntil_and_read() {
     payload_server handler{"key=value;;rest-of-it"};
-    coio::server srv = co_await coio::start_server(std::move(handler), "127.0.0.1", 0);
+    coio::server srv = co_await coio::start_server(handler, "127.0.0.1", 0);
     auto [r, w] = co_await connect_streams(srv.port(), {.limit = 16});
     auto got5 = co_await r.readuntil(";;");
     CHECK(got5 == "key=value;;");
@@ -179,7 +179,7 @@ coio::task<> readuntil_and_read() {
 
 coio::task<> readuntil_overrun_keeps_data() {
     payload_server handler{"0123456789abcdef!tail"};
-    coio::server srv = co_await coio::start_server(std::move(handler), "127.0.0.1", 0);
+    coio::server srv = co_await coio::start_server(handler, "127.0.0.1", 0);
     auto [r, w] = co_await connect_streams(srv.port(), {.limit = 4});
     // Wait until the whole payload is buffered, so the outcome does not depend
     // on how the bytes were split.
@@ -288,7 +288,7 @@ coio::task<> drain_bounds_the_buffer() {
     };
     auto received = std::make_shared<std::size_t>(0);
     slow_reader handler{received};
-    coio::server srv = co_await coio::start_server(std::move(handler), "127.0.0.1", 0);
+    coio::server srv = co_await coio::start_server(handler, "127.0.0.1", 0);
     auto [r, w] =
         co_await connect_streams(srv.port(), {.high_water = 32 * 1024, .low_water = 8 * 1024});
     std::string chunk(4096, '\0');
@@ -375,7 +375,7 @@ coio::task<> two_readers_is_an_error() {
 
 coio::task<> write_after_close_throws() {
     payload_server handler{""};
-    coio::server srv = co_await coio::start_server(std::move(handler), "127.0.0.1", 0);
+    coio::server srv = co_await coio::start_server(handler, "127.0.0.1", 0);
     auto [r, w] = co_await connect_streams(srv.port(), {});
     w.close();
     CHECK(w.is_closing());

@@ -45,6 +45,7 @@
 // (so at most one such client per extra socket).
 #pragma once
 
+#include <coio/detail/callable_arg.hpp>
 #include <coio/event_loop.hpp>
 #include <coio/net/address.hpp>
 #include <coio/net/socket.hpp>
@@ -193,13 +194,18 @@ task<server> start_server_impl(connection_fn fn, std::vector<std::string> hosts,
 // (see "Addresses" above); port 0 picks a free port (port()). Throws
 // net_error naming the address (or the host that did not resolve) if it
 // cannot resolve, bind or listen; nothing is left open then.
+// The handler is taken before any coroutine starts (detail/callable_arg.hpp):
+// pass a function, a name (copied), or coio::moved(std::move(name)).
 template <class Handler>
-task<server> start_server(Handler handler, std::string host, std::uint16_t port,
+task<server> start_server(Handler&& handler, std::string host, std::uint16_t port,
                           server_options opts = {}) {
+    detail::check_callable_arg<Handler>();
     std::vector<std::string> hosts;
     hosts.push_back(std::move(host));
-    return detail::start_server_impl(detail::make_connection_fn(std::move(handler), opts.stream),
-                                     std::move(hosts), port, opts);
+    return detail::start_server_impl(
+        detail::make_connection_fn(detail::take_callable(std::forward<Handler>(handler)),
+                                   opts.stream),
+        std::move(hosts), port, opts);
 }
 
 // The same on every address of several hosts (asyncio's host sequence):
@@ -209,15 +215,19 @@ task<server> start_server(Handler handler, std::string host, std::uint16_t port,
 // list in the same statement as a co_await - "array used as initializer" -
 // hence the task made first; a named std::vector works as well.)
 template <class Handler>
-task<server> start_server(Handler handler, std::vector<std::string> hosts, std::uint16_t port,
+task<server> start_server(Handler&& handler, std::vector<std::string> hosts, std::uint16_t port,
                           server_options opts = {}) {
-    return detail::start_server_impl(detail::make_connection_fn(std::move(handler), opts.stream),
-                                     std::move(hosts), port, opts);
+    detail::check_callable_arg<Handler>();
+    return detail::start_server_impl(
+        detail::make_connection_fn(detail::take_callable(std::forward<Handler>(handler)),
+                                   opts.stream),
+        std::move(hosts), port, opts);
 }
 template <class Handler>
-task<server> start_server(Handler handler, std::initializer_list<std::string> hosts,
+task<server> start_server(Handler&& handler, std::initializer_list<std::string> hosts,
                           std::uint16_t port, server_options opts = {}) {
-    return start_server(std::move(handler), std::vector<std::string>(hosts), port, opts);
+    return start_server(std::forward<Handler>(handler), std::vector<std::string>(hosts), port,
+                        opts);
 }
 
 } // namespace coio

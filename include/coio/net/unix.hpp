@@ -25,6 +25,7 @@
 //    (asyncio 3.13's cleanup_socket; 3.11 leaves it behind).
 #pragma once
 
+#include <coio/detail/callable_arg.hpp>
 #include <coio/event_loop.hpp>
 #include <coio/net/server.hpp>
 #include <coio/net/socket.hpp>
@@ -88,10 +89,13 @@ task<unix_server> start_unix_server_impl(connection_fn fn, std::string path,
 // connection task keeps alive, so a stateful handler cannot dangle. Throws
 // net_error naming the path if it cannot bind or listen.
 template <class Handler>
-task<unix_server> start_unix_server(Handler handler, std::string path,
+task<unix_server> start_unix_server(Handler&& handler, std::string path,
                                     unix_server_options opts = {}) {
+    detail::check_callable_arg<Handler>();
     return detail::start_unix_server_impl(
-        detail::make_connection_fn(std::move(handler), opts.stream), std::move(path), opts);
+        detail::make_connection_fn(detail::take_callable(std::forward<Handler>(handler)),
+                                   opts.stream),
+        std::move(path), opts);
 }
 
 } // namespace coio
