@@ -172,18 +172,10 @@ void event_loop::call_exception_handler(const exception_context& ctx) noexcept {
 }
 
 void event_loop::start_root(detail::root_base& r, std::string name) {
-    detail::loop_impl& im = *m_impl;
-    r.m_owner = this;
-    r.m_loop = &m_core;
-    r.m_slot = &r.m_own_slot;
-    r.m_id = ++im.m_next_id;
     if (!name.empty()) {
-        r.m_name = std::move(name);
+        r.set_name(std::move(name));
     }
-    im.link(r);
-    ++im.m_tasks;
-    ++im.m_frames;
-    m_core.post(r.m_self);
+    m_core.spawn(r);
 }
 
 void event_loop::drive(detail::root_base& main) {
@@ -391,6 +383,18 @@ void loop_core::external_end() noexcept {
 
 void loop_core::report(const exception_context& ctx) noexcept {
     m_owner->call_exception_handler(ctx);
+}
+
+void loop_core::spawn(root_base& r) {
+    loop_impl& im = *m_impl;
+    r.m_owner = m_owner;
+    r.m_loop = this;
+    r.m_slot = &r.m_own_slot;
+    r.m_id = ++im.m_next_id;
+    im.link(r);
+    ++im.m_tasks;
+    ++im.m_frames;
+    post(r.m_self);
 }
 
 void loop_impl::link(root_base& r) noexcept {
