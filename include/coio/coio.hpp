@@ -15,6 +15,7 @@
 #include <coio/net/split.hpp>
 #include <coio/net/stream.hpp>
 #include <coio/net/unix.hpp>
+#include <coio/race.hpp>
 #include <coio/result.hpp>
 #include <coio/shield.hpp>
 #include <coio/signal.hpp>
