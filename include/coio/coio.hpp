@@ -1,6 +1,7 @@
 // coio/coio.hpp - everything.
 #pragma once
 
+#include <coio/as_completed.hpp>
 #include <coio/cancel.hpp>
 #include <coio/event_loop.hpp>
 #include <coio/gather.hpp>
@@ -26,3 +27,4 @@
 #include <coio/task_handle.hpp>
 #include <coio/timeout.hpp>
 #include <coio/to_thread.hpp>
+#include <coio/wait.hpp>
