@@ -2,9 +2,11 @@
 #pragma once
 
 #include <coio/as_completed.hpp>
+#include <coio/call_later.hpp>
 #include <coio/cancel.hpp>
 #include <coio/event_loop.hpp>
 #include <coio/gather.hpp>
+#include <coio/interval.hpp>
 #include <coio/net/address.hpp>
 #include <coio/net/connection.hpp>
 #include <coio/net/copy.hpp>
