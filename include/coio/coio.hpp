@@ -4,6 +4,7 @@
 #include <coio/as_completed.hpp>
 #include <coio/call_later.hpp>
 #include <coio/cancel.hpp>
+#include <coio/channel.hpp>
 #include <coio/event_loop.hpp>
 #include <coio/gather.hpp>
 #include <coio/interval.hpp>
@@ -27,6 +28,7 @@
 #include <coio/task.hpp>
 #include <coio/task_group.hpp>
 #include <coio/task_handle.hpp>
+#include <coio/threadsafe.hpp>
 #include <coio/timeout.hpp>
 #include <coio/to_thread.hpp>
 #include <coio/wait.hpp>
