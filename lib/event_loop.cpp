@@ -63,6 +63,7 @@ event_loop::~event_loop() {
     im.cancel_all();
     while ((im.m_tasks > 0 || im.m_external > 0) && run_once(nullptr)) {
     }
+    im.close_resources();
     // 2. Tasks stuck on something that can never complete: destroy their
     // frames. Awaiter destructors remove timers and forget() I/O, which waits
     // for the kernel to release the buffers first.
@@ -198,6 +199,9 @@ void event_loop::drive(detail::root_base& main) {
     im.cancel_all();
     while ((im.m_tasks > 0 || !im.m_callbacks.empty() || im.m_external > 0) && run_once(nullptr)) {
     }
+    // call_later callbacks still waiting for their time are dropped, as
+    // asyncio.run's loop.close() drops them.
+    im.close_resources();
 }
 
 // One iteration: the phases are numbered in docs/design.md.
@@ -373,6 +377,29 @@ void loop_core::remove_timer(timer_node& t) noexcept {
     }
 }
 
+void loop_core::attach(loop_resource& r) noexcept {
+    loop_resource*& head = m_impl->m_resources;
+    r.m_prev = nullptr;
+    r.m_next = head;
+    if (head != nullptr) {
+        head->m_prev = &r;
+    }
+    head = &r;
+    r.m_attached = true;
+}
+
+void loop_core::detach(loop_resource& r) noexcept {
+    if (!r.m_attached) {
+        return;
+    }
+    (r.m_prev != nullptr ? r.m_prev->m_next : m_impl->m_resources) = r.m_next;
+    if (r.m_next != nullptr) {
+        r.m_next->m_prev = r.m_prev;
+    }
+    r.m_prev = r.m_next = nullptr;
+    r.m_attached = false;
+}
+
 void loop_core::external_begin() noexcept {
     ++m_impl->m_external;
 }
@@ -482,6 +509,14 @@ void loop_impl::run_callbacks() {
             std::string msg = "callback raised: " + describe(std::current_exception());
             m_loop.call_exception_handler({msg, {}, std::current_exception()});
         }
+    }
+}
+
+void loop_impl::close_resources() noexcept {
+    while (m_resources != nullptr) {
+        loop_resource& r = *m_resources;
+        m_core.detach(r);
+        r.m_close(r); // may free r
     }
 }
 

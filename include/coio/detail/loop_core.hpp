@@ -24,6 +24,7 @@ namespace coio::detail {
 
 struct io_op;
 struct loop_impl;
+struct loop_resource;
 struct timer_node;
 class root_base;
 
@@ -115,6 +116,10 @@ public:
 
     void add_timer(timer_node& t);
     void remove_timer(timer_node& t) noexcept;
+
+    // Resources closed when run_until_complete ends (loop_resource.hpp).
+    void attach(loop_resource& r) noexcept;
+    void detach(loop_resource& r) noexcept;
 
     // Work outside the loop (a thread-pool job) that will come back through
     // call_soon_threadsafe: while any is outstanding, a loop with nothing else
