@@ -9,6 +9,7 @@
 #include <coio/net/copy.hpp>
 #include <coio/net/datagram.hpp>
 #include <coio/net/error.hpp>
+#include <coio/net/pipe.hpp>
 #include <coio/net/resolve.hpp>
 #include <coio/net/server.hpp>
 #include <coio/net/socket.hpp>
