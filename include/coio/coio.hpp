@@ -16,6 +16,7 @@
 #include <coio/net/split.hpp>
 #include <coio/net/stream.hpp>
 #include <coio/net/unix.hpp>
+#include <coio/process.hpp>
 #include <coio/result.hpp>
 #include <coio/shield.hpp>
 #include <coio/signal.hpp>
