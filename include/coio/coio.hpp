@@ -13,12 +13,14 @@
 #include <coio/net/copy.hpp>
 #include <coio/net/datagram.hpp>
 #include <coio/net/error.hpp>
+#include <coio/net/pipe.hpp>
 #include <coio/net/resolve.hpp>
 #include <coio/net/server.hpp>
 #include <coio/net/socket.hpp>
 #include <coio/net/split.hpp>
 #include <coio/net/stream.hpp>
 #include <coio/net/unix.hpp>
+#include <coio/process.hpp>
 #include <coio/race.hpp>
 #include <coio/result.hpp>
 #include <coio/shield.hpp>
