@@ -222,8 +222,8 @@ TEST_CASE("socket read_some, read_chunk and write_some compose with every combin
 TEST_CASE("socket accept and connect compose with every combinator", "[compose]") {
     run_clean([]() -> task<> {
         const nothing none; // named: no aggregate temporary beside a co_await (g++ 12)
-        auto listener = std::make_unique<coio::socket>(
-            coio::socket::open_tcp(coio::address::family::ipv4));
+        auto listener =
+            std::make_unique<coio::socket>(coio::socket::open_tcp(coio::address::family::ipv4));
         listener->bind(coio::address::loopback_v4(0));
         listener->listen(64);
         auto clients = std::make_unique<std::deque<coio::socket>>();
