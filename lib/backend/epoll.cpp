@@ -43,7 +43,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdint>
 #include <cstdio>
@@ -161,18 +163,7 @@ public:
     }
 
     void wait(std::chrono::nanoseconds timeout) override {
-        int n = 0;
-        if (timeout.count() < 0) {
-            n = ::epoll_wait(m_ep.get(), m_events.data(), static_cast<int>(m_events.size()), -1);
-        } else {
-            // epoll_pwait2 takes nanoseconds, so a 100 us timer is not rounded
-            // to 1 ms (nor, as mio warns, truncated to 0 and a busy loop).
-            timespec ts{};
-            ts.tv_sec = static_cast<time_t>(timeout.count() / 1'000'000'000);
-            ts.tv_nsec = static_cast<long>(timeout.count() % 1'000'000'000);
-            n = ::epoll_pwait2(m_ep.get(), m_events.data(), static_cast<int>(m_events.size()), &ts,
-                               nullptr);
-        }
+        const int n = timeout.count() < 0 ? wait_events(-1) : wait_timed(timeout);
         if (n < 0) {
             if (errno == EINTR) {
                 return;
@@ -220,6 +211,31 @@ private:
     };
 
     void starve(int fd, entry& e) noexcept { m_fds.starve(fd, e, "epoll"); }
+
+    int wait_events(int timeout_ms) noexcept {
+        return ::epoll_wait(m_ep.get(), m_events.data(), static_cast<int>(m_events.size()),
+                            timeout_ms);
+    }
+
+    // epoll_pwait2 takes nanoseconds, so a 100 us timer is not rounded to
+    // 1 ms (nor, as mio warns, truncated to 0 and a busy loop). Kernels
+    // before 5.11 and valgrind 3.19 answer ENOSYS: from then on epoll_wait,
+    // with the timeout rounded up to whole milliseconds.
+    int wait_timed(std::chrono::nanoseconds timeout) noexcept {
+        if (m_have_pwait2) {
+            timespec ts{};
+            ts.tv_sec = static_cast<time_t>(timeout.count() / 1'000'000'000);
+            ts.tv_nsec = static_cast<long>(timeout.count() % 1'000'000'000);
+            const int n = ::epoll_pwait2(m_ep.get(), m_events.data(),
+                                         static_cast<int>(m_events.size()), &ts, nullptr);
+            if (n >= 0 || errno != ENOSYS) {
+                return n;
+            }
+            m_have_pwait2 = false;
+        }
+        const auto ms = std::chrono::ceil<std::chrono::milliseconds>(timeout).count();
+        return wait_events(static_cast<int>(std::min<std::int64_t>(ms, INT_MAX)));
+    }
 
     // One try of op's syscall; keeps e's readiness bits.
     int attempt(io_op& op, entry& e) noexcept {
@@ -296,6 +312,7 @@ private:
     fd_table<entry> m_fds;
     std::size_t m_registered = 0;
     buffer_freelist m_pool;
+    bool m_have_pwait2 = true; // see wait_timed()
 };
 
 } // namespace
