@@ -9,7 +9,14 @@ COIO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 COIO_PACKAGES=(meson ninja-build pkg-config g++ clang libclang-rt-14-dev libtsan2
     liburing-dev catch2 libseccomp-dev libbenchmark-dev python3 bsdutils cmake valgrind)
 
-log() { printf '== %s (at %ds)\n' "$*" "$SECONDS" >&2; }
+# log MESSAGE: the message, the seconds since the script started and the CPU
+# seconds its finished children used so far (user+sys from /proc: on a
+# machine shared with other work, the CPU figure is the one that compares).
+log() {
+    local cpu
+    cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($16 + $17) / hz }' /proc/$$/stat 2>/dev/null)
+    printf '== %s (at %ds, %ss CPU)\n' "$*" "$SECONDS" "${cpu:-?}" >&2
+}
 
 # Install any of the given packages that is missing (apt-get update once).
 ensure_packages() {
