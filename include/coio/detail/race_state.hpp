@@ -164,9 +164,10 @@ private:
     variant_t winner_value(std::size_t w, std::index_sequence<I...>) {
         // One arm per child; exactly one matches the winner.
         std::optional<variant_t> v;
-        ((w == I ? (v.emplace(std::in_place_index<I>, take_value(std::get<I>(m_results))), true)
-                 : false) ||
-         ...);
+        (void)((w == I
+                    ? (v.emplace(std::in_place_index<I>, take_value(std::get<I>(m_results))), true)
+                    : false) ||
+               ...);
         return std::move(*v);
     }
 
