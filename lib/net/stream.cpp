@@ -52,7 +52,7 @@ struct stream_state {
     bool eof = false;
     bool reading = false;
 
-    byte_buffer wbuf;
+    send_queue wbuf;
     std::error_code write_error;
     bool flushing = false;
     bool eof_requested = false;
@@ -274,14 +274,17 @@ task<> flush(std::shared_ptr<stream_state> st) {
     struct done {
         stream_state& s;
         ~done() {
+            s.wbuf.set_in_flight(false); // also when the send threw (cancelled)
             s.flushing = false;
             s.drain_q.notify_all();
             s.finish_writes();
         }
     } guard{*st};
     while (!st->wbuf.empty() && !st->closed) {
-        std::string_view v = st->wbuf.view();
+        std::string_view v = st->wbuf.front();
+        st->wbuf.set_in_flight(true); // writes go to the queue's other buffer meanwhile
         io_result r = co_await st->sock.write_some(v);
+        st->wbuf.set_in_flight(false);
         if (!r) {
             st->write_error = r.error ? r.error : std::make_error_code(std::errc::broken_pipe);
             st->wbuf.clear();
