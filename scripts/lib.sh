@@ -5,7 +5,8 @@ COIO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Debian packages the build, the tests and the demo need.
 COIO_PACKAGES=(meson ninja-build pkg-config g++ clang libclang-rt-14-dev libtsan2
-    liburing-dev catch2 libseccomp-dev libbenchmark-dev python3 bsdutils)
+    liburing-dev catch2 libseccomp-dev libbenchmark-dev python3 bsdutils
+    libssl-dev openssl)
 
 log() { printf '== %s (at %ds)\n' "$*" "$SECONDS" >&2; }
 

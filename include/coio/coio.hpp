@@ -12,6 +12,7 @@
 #include <coio/net/server.hpp>
 #include <coio/net/socket.hpp>
 #include <coio/net/stream.hpp>
+#include <coio/net/tls.hpp>
 #include <coio/net/unix.hpp>
 #include <coio/result.hpp>
 #include <coio/shield.hpp>

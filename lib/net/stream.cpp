@@ -4,11 +4,13 @@
 // shared state by value, so the connection outlives the operation whatever
 // happens to the reader or writer object (STYLE §3: parameters by value).
 #include "net/byte_buffer.hpp"
+#include "net/stream_transport.hpp"
 #include "sys/fd.hpp"
 
 #include <coio/detail/wait_queue.hpp>
 #include <coio/event_loop.hpp>
 #include <coio/net/stream.hpp>
+#include <coio/timeout.hpp>
 
 #include <cerrno>
 #include <stdexcept>
@@ -62,6 +64,10 @@ struct stream_state {
     wait_queue drain_q;
     wait_queue closed_q;
 
+    // TLS, or null for plain bytes (net/stream_transport.hpp). Set by
+    // start_tls; then rbuf holds plaintext and the lease is never used.
+    std::unique_ptr<stream_transport> transport;
+
     [[nodiscard]] std::string_view view() const noexcept {
         return rbuf.empty() ? lease.view() : rbuf.view();
     }
@@ -97,6 +103,10 @@ struct stream_state {
     // one chunk (4 KiB).
     void on_chunk(chunk_result& r) {
         if (r.ok()) {
+            if (transport) { // decrypted into rbuf; r.data goes back to the pool
+                eof = transport->on_data(r.data.view(), rbuf, wbuf.tail());
+                return;
+            }
             if (buffered() == 0) {
                 rbuf.release_if_empty(0);
                 lease = std::move(r.data); // zero copy: consumed in place
@@ -107,6 +117,9 @@ struct stream_state {
             return;
         }
         if (r.status == io_status::eof || r.status == io_status::cancelled) {
+            if (transport && r.status == io_status::eof) {
+                transport->on_eof();
+            }
             eof = true; // cancelled: the connection was closed locally
             return;
         }
@@ -153,6 +166,8 @@ private:
     stream_state& m_s;
 };
 
+void start_flush(const std::shared_ptr<stream_state>& st);
+
 // One chunk into the buffer: expands to the socket's own awaiter, so filling
 // allocates no frame. What is left of the current lease is copied into rbuf
 // and the lease given back *before* the wait: a reader never holds a lent
@@ -164,6 +179,9 @@ private:
         (st)->spill();                                                                             \
         chunk_result r_ = co_await (st)->sock.read_chunk();                                        \
         (st)->on_chunk(r_);                                                                        \
+        if ((st)->transport && !(st)->wbuf.empty() && !(st)->flushing) { /* TLS reply */           \
+            start_flush(st);                                                                       \
+        }                                                                                          \
     } while (false)
 
 task<std::string> read_impl(std::shared_ptr<stream_state> st, std::ptrdiff_t n) {
@@ -179,7 +197,7 @@ task<std::string> read_impl(std::shared_ptr<stream_state> st, std::ptrdiff_t n) 
         st->clear();
         co_return all;
     }
-    if (st->buffered() == 0 && !st->eof) {
+    while (st->buffered() == 0 && !st->eof) { // TLS: a chunk may hold no plaintext
         COIO_FILL(st);
     }
     std::string_view v = st->view().substr(0, static_cast<std::size_t>(n));
@@ -295,7 +313,12 @@ task<> flush(std::shared_ptr<stream_state> st) {
             st->drain_q.notify_all();
         }
     }
-    st->wbuf.release_if_empty(write_keep);
+    st->wbuf.release_if_empty(st->transport ? 0 : write_keep); // TLS: every write passes here
+}
+
+void start_flush(const std::shared_ptr<stream_state>& st) {
+    event_loop::running().create_task(flush(st), "stream flush");
+    st->flushing = true;
 }
 
 task<> drain_impl(std::shared_ptr<stream_state> st) {
@@ -312,6 +335,76 @@ task<> drain_impl(std::shared_ptr<stream_state> st) {
 task<> wait_closed_impl(std::shared_ptr<stream_state> st) {
     while (!st->closed) {
         co_await st->closed_q.wait();
+    }
+}
+
+// --- TLS (net/stream_transport.hpp) ---------------------------------------------------------
+
+task<> start_tls_impl(std::shared_ptr<stream_state> st, tls_context ctx, tls_options opts) {
+    read_guard g(*st); // the handshake reads the socket: no read may run meanwhile
+    auto refuse = [&st](const char* why) {
+        throw std::logic_error(std::string("coio::stream_writer::start_tls: the connection to ") +
+                               st->peer.to_string() + why);
+    };
+    if (st->transport) {
+        refuse(" is already TLS");
+    }
+    while (st->flushing) { // what was written before goes out in plaintext
+        co_await st->drain_q.wait();
+    }
+    if (st->closing || st->eof_requested) {
+        refuse(" is closing or half-closed");
+    }
+    if (st->write_error) {
+        throw net_error(st->write_error, "write to " + st->peer.to_string());
+    }
+    st->transport = make_tls_transport(ctx, opts, st->peer);
+    try {
+        co_await st->transport->handshake(&st->sock, &st->rbuf, &st->wbuf.tail());
+    } catch (...) { // asyncio closes the transport too
+        st->write_error = make_error_code(tls_errc::handshake);
+        st->wbuf.clear();
+        st->closing = true;
+        st->finish_writes();
+        throw;
+    }
+    if (!st->wbuf.empty() && !st->flushing) { // written during the handshake
+        start_flush(st);
+    }
+}
+
+// Closes the socket if sending the buffered records and the close_notify
+// takes longer than the shutdown timeout (a peer that does not read).
+task<> linger(std::shared_ptr<stream_state> st, std::chrono::milliseconds d) {
+    try {
+        co_await wait_for(wait_closed_impl(st), d);
+    } catch (const timeout_error&) {
+        st->sock.close(); // the flush's send completes as cancelled; the flush ends
+    }
+}
+
+void close_transport(const std::shared_ptr<stream_state>& st) noexcept {
+    st->transport->write_eof(st->wbuf.tail()); // the close_notify after the buffered data
+    if (!st->flushing && !st->wbuf.empty()) {
+        std::string_view v = st->wbuf.front();
+        long n = sys::try_send(st->sock.native_handle(), v.data(), v.size());
+        st->wbuf.consume(n > 0 ? static_cast<std::size_t>(n) : 0);
+    }
+    if (!st->flushing && st->wbuf.empty()) {
+        st->finish_writes();
+        return;
+    }
+    try {
+        if (!st->flushing) {
+            start_flush(st);
+        }
+        event_loop::running().create_task(linger(st, st->transport->shutdown_timeout()),
+                                          "TLS shutdown");
+    } catch (...) { // out of memory: close now
+        st->sock.close();
+        if (!st->flushing) {
+            st->finish_writes();
+        }
     }
 }
 
@@ -369,6 +462,13 @@ void stream_writer::write(std::string_view data) {
     if (st.write_error || data.empty()) {
         return; // the failure is reported by drain()
     }
+    if (st.transport) { // records into wbuf, sent together by the flush
+        st.write_error = st.transport->write(data, st.wbuf.tail());
+        if (!st.wbuf.empty() && !st.flushing) {
+            detail::start_flush(m_s);
+        }
+        return;
+    }
     if (st.wbuf.empty() && !st.flushing) {
         long n = sys::try_send(st.sock.native_handle(), data.data(), data.size());
         if (n >= 0) {
@@ -383,8 +483,7 @@ void stream_writer::write(std::string_view data) {
     }
     st.wbuf.append(data);
     if (!st.flushing) {
-        st.flushing = true;
-        event_loop::running().create_task(detail::flush(m_s), "stream flush");
+        detail::start_flush(m_s);
     }
 }
 
@@ -395,6 +494,14 @@ task<> stream_writer::drain() {
 
 void stream_writer::write_eof() {
     detail::stream_state& st = detail::checked(m_s);
+    if (st.transport && !st.eof_requested && !st.closing) {
+        st.transport->write_eof(st.wbuf.tail()); // the close_notify, then the half-close
+        if (!st.wbuf.empty() && !st.flushing) {
+            st.eof_requested = true;
+            detail::start_flush(m_s);
+            return;
+        }
+    }
     st.eof_requested = true;
     if (!st.flushing) {
         st.finish_writes();
@@ -406,6 +513,10 @@ void stream_writer::close() noexcept {
         return;
     }
     m_s->closing = true;
+    if (m_s->transport) {
+        detail::close_transport(m_s);
+        return;
+    }
     if (!m_s->flushing) {
         m_s->finish_writes();
     }
@@ -438,6 +549,19 @@ address stream_writer::peer_address() const {
 }
 address stream_writer::local_address() const {
     return detail::checked(m_s).sock.local_address();
+}
+
+task<> stream_writer::start_tls(tls_context ctx, tls_options opts) {
+    detail::checked(m_s);
+    return detail::start_tls_impl(m_s, std::move(ctx), std::move(opts));
+}
+task<> stream_writer::start_tls(tls_context ctx) {
+    return start_tls(std::move(ctx), tls_options{});
+}
+
+std::optional<tls_info> stream_writer::tls() const {
+    const detail::stream_state& st = detail::checked(m_s);
+    return st.transport ? st.transport->info() : std::nullopt;
 }
 
 } // namespace coio

@@ -113,6 +113,11 @@ connection_fn make_connection_fn(Handler handler, stream_options so) {
     }
 }
 task<server> start_server_impl(connection_fn fn, address at, server_options opts);
+
+// TLS (lib/tls/streams.cpp): each connection's handshake, then the handler.
+using stream_handler = std::function<task<>(stream_reader, stream_writer)>;
+connection_fn make_tls_connection_fn(stream_handler handler, tls_context ctx, tls_options tls,
+                                     stream_options so);
 } // namespace detail
 
 // Listen on host:port (numeric host; port 0 picks a free port, see port()).
@@ -122,6 +127,39 @@ task<server> start_server(Handler handler, std::string host, std::uint16_t port,
                           server_options opts = {}) {
     return detail::start_server_impl(detail::make_connection_fn(std::move(handler), opts.stream),
                                      address::parse(host, port), opts);
+}
+
+// asyncio.start_server(..., ssl=ctx): the same over TLS. Each connection does
+// the handshake first (at most tls.handshake_timeout); the handler gets the
+// streams of an established session (writer.tls() has its details). A
+// failed handshake - plaintext or garbage, a client that rejects the
+// certificate, a timeout - closes that connection only and is reported to
+// the loop's exception handler, naming the peer and OpenSSL's reason
+// ("TLS handshake from 127.0.0.1:40522: wrong version number; connection
+// closed"); the handler never sees it. The handler must take
+// (stream_reader, stream_writer). Throws std::invalid_argument if `ctx` is
+// not a server context, and as start_server above.
+template <class Handler>
+task<server> start_server(Handler handler, std::string host, std::uint16_t port, tls_context ctx,
+                          server_options opts, tls_options tls) {
+    static_assert(std::is_invocable_v<Handler&, stream_reader, stream_writer>,
+                  "start_server with TLS: the handler must be callable as "
+                  "handler(stream_reader, stream_writer), returning coio::task<>");
+    auto h = std::make_shared<Handler>(std::move(handler));
+    detail::stream_handler fn = [h](stream_reader r, stream_writer w) {
+        return (*h)(std::move(r), std::move(w));
+    };
+    return detail::start_server_impl(
+        detail::make_tls_connection_fn(std::move(fn), std::move(ctx), std::move(tls), opts.stream),
+        address::parse(host, port), opts);
+}
+// The same with the default tls_options (an overload, not a default
+// argument: see tls.hpp on g++ 12).
+template <class Handler>
+task<server> start_server(Handler handler, std::string host, std::uint16_t port, tls_context ctx,
+                          server_options opts = {}) {
+    return start_server(std::move(handler), std::move(host), port, std::move(ctx), opts,
+                        tls_options{});
 }
 
 } // namespace coio
