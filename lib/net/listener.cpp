@@ -164,7 +164,7 @@ task<> serve_connection(std::shared_ptr<listener_state> st, socket s, address pe
     } guard{*st};
     std::exception_ptr failure;
     try {
-        co_await st->m_fn(std::move(s));
+        co_await st->m_fn(std::move(s), peer);
     } catch (const cancelled_error&) {
         throw;
     } catch (...) {

@@ -29,7 +29,11 @@ namespace detail {
 constexpr std::size_t write_keep = 64 * 1024;
 
 struct stream_state {
-    stream_state(socket s, stream_options o) : sock(std::move(s)), opts(o) {
+    stream_state(socket s, stream_options o, const address& known_peer)
+        : sock(std::move(s)), opts(o), peer(known_peer) {
+        if (!peer.empty()) {
+            return; // from accept
+        }
         try {
             peer = sock.peer_address();
         } catch (const net_error&) {
@@ -419,10 +423,14 @@ stream_state& checked(const std::shared_ptr<stream_state>& s) {
 } // namespace detail
 
 stream_pair make_streams(socket s, stream_options opts) {
+    return detail::make_accepted_streams(std::move(s), opts, address{});
+}
+
+stream_pair detail::make_accepted_streams(socket s, stream_options opts, const address& peer) {
     if (opts.low_water > opts.high_water) {
         throw std::invalid_argument("coio::make_streams: low_water above high_water");
     }
-    auto st = std::make_shared<detail::stream_state>(std::move(s), opts);
+    auto st = std::make_shared<detail::stream_state>(std::move(s), opts, peer);
     return {stream_reader(st), stream_writer(st)};
 }
 

@@ -66,8 +66,8 @@ struct tls_server_setup {
 // this connection's business only: reported to the loop's exception handler
 // (it names the peer and OpenSSL's reason), the connection closed, the
 // handler never called.
-task<> tls_serve(std::shared_ptr<const tls_server_setup> setup, socket s) {
-    stream_pair p = make_streams(std::move(s), setup->streams);
+task<> tls_serve(std::shared_ptr<const tls_server_setup> setup, socket s, address peer) {
+    stream_pair p = make_accepted_streams(std::move(s), setup->streams, peer);
     std::exception_ptr failure;
     try {
         co_await p.writer.start_tls(setup->ctx, setup->tls);
@@ -94,7 +94,7 @@ connection_fn make_tls_connection_fn(stream_handler handler, tls_context ctx, tl
     }
     auto setup = std::make_shared<const tls_server_setup>(
         tls_server_setup{std::move(handler), std::move(ctx), std::move(tls), so});
-    return [setup](socket s) { return tls_serve(setup, std::move(s)); };
+    return [setup](socket s, address peer) { return tls_serve(setup, std::move(s), peer); };
 }
 
 } // namespace detail

@@ -12,10 +12,17 @@ asyncio, for tests/tls/interop_test.cpp.
       Connects to 127.0.0.1:P (server name "localhost"), sends N lines and
       checks each echo (--abort: sends one line, then closes the TCP
       connection without a close_notify), prints "ok N VERSION".
+  tls_peer.py corrupt --port P --ca CA
+      With the blocking ssl module: one line echoed, then a forged
+      application-data record (random bytes) written under the session;
+      prints "closed ALERT" once the server has answered with an alert and
+      closed, "closed" if it closed without one.
 Any failure ends with a traceback and exit status 1.
 """
 import argparse
 import asyncio
+import os
+import socket
 import ssl
 import sys
 
@@ -96,9 +103,29 @@ async def client(args):
     say("ok", n, version)
 
 
+def corrupt(args):
+    ctx = ssl.create_default_context(cafile=args.ca)
+    with socket.create_connection(("127.0.0.1", args.port), timeout=30) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(b"before\n")
+            got = b""
+            while not got.endswith(b"\n"):
+                got += s.recv(100)
+            assert got == b"before\n", got
+            # Under the TLS session, straight onto the TCP connection.
+            os.write(s.fileno(), b"\x17\x03\x03\x00\x40" + os.urandom(64))
+            try:
+                data = s.recv(100)
+                say("closed" if not data else "data %r" % data)
+            except ssl.SSLError as e:
+                say("closed", e.reason)
+            except OSError as e:  # a reset after the alert
+                say("closed", type(e).__name__)
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["server", "client"])
+    p.add_argument("mode", choices=["server", "client", "corrupt"])
     p.add_argument("--cert")
     p.add_argument("--key")
     p.add_argument("--ca")
@@ -107,6 +134,8 @@ def main():
     p.add_argument("--starttls", action="store_true")
     p.add_argument("--abort", action="store_true")
     args = p.parse_args()
+    if args.mode == "corrupt":
+        return corrupt(args)
     coro = server(args) if args.mode == "server" else client(args)
     asyncio.run(asyncio.wait_for(coro, 60))
 

@@ -88,11 +88,12 @@ private:
 };
 
 namespace detail {
-// Makes the handler's task for one accepted socket. The server's state owns
+// Makes the handler's task for one accepted socket and the peer address
+// accept reported (empty for a Unix peer). The server's state owns
 // the function (and with it the handler object), and each connection task
 // keeps the state alive, so the handler's own frame is the only one per
 // connection besides the server's connection task: no adapter coroutine.
-using connection_fn = std::function<task<>(socket)>;
+using connection_fn = std::function<task<>(socket, address)>;
 
 // The connection_fn for a handler taking (stream_reader, stream_writer) or
 // (socket); start_server and start_unix_server both use it.
@@ -100,8 +101,8 @@ template <class Handler>
 connection_fn make_connection_fn(Handler handler, stream_options so) {
     auto h = std::make_shared<Handler>(std::move(handler));
     if constexpr (std::is_invocable_v<Handler&, stream_reader, stream_writer>) {
-        return [h, so](socket s) {
-            stream_pair p = make_streams(std::move(s), so);
+        return [h, so](socket s, address peer) {
+            stream_pair p = make_accepted_streams(std::move(s), so, peer);
             return (*h)(std::move(p.reader), std::move(p.writer));
         };
     } else {
@@ -109,7 +110,7 @@ connection_fn make_connection_fn(Handler handler, stream_options so) {
                       "start_server / start_unix_server: the handler must be callable as "
                       "handler(stream_reader, stream_writer) or handler(socket), returning "
                       "coio::task<>");
-        return [h](socket s) { return (*h)(std::move(s)); };
+        return [h](socket s, address) { return (*h)(std::move(s)); };
     }
 }
 task<server> start_server_impl(connection_fn fn, address at, server_options opts);

@@ -169,4 +169,11 @@ struct stream_pair {
 // Wrap a connected socket in a reader and a writer.
 stream_pair make_streams(socket s, stream_options opts = {});
 
+namespace detail {
+// The same for a socket accept() returned with its peer's address, which the
+// streams keep instead of asking the kernel again (after a reset the kernel
+// no longer knows it). An empty peer is asked for as make_streams does.
+stream_pair make_accepted_streams(socket s, stream_options opts, const address& peer);
+} // namespace detail
+
 } // namespace coio
