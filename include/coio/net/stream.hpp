@@ -154,7 +154,8 @@ public:
     [[nodiscard]] task<> start_tls(tls_context ctx, tls_options opts);
     [[nodiscard]] task<> start_tls(tls_context ctx); // default tls_options (see tls.hpp)
     // The negotiated TLS parameters and the peer's certificate; nothing for a
-    // plain connection or before the handshake is done.
+    // plain connection or before the handshake is done. Read from the
+    // session at each call (the certificate is parsed then): keep the copy.
     [[nodiscard]] std::optional<tls_info> tls() const;
 
 private:
