@@ -1,16 +1,14 @@
-// lib/net/stream.cpp - stream_reader / stream_writer over one connection.
+// lib/net/stream.cpp - stream_reader / stream_writer over one connection
+// (the state they share: stream_state.hpp).
 //
 // Every public method that suspends forwards to a free coroutine that takes the
 // shared state by value, so the connection outlives the operation whatever
 // happens to the reader or writer object (STYLE §3: parameters by value).
-#include "net/byte_buffer.hpp"
-#include "net/stream_transport.hpp"
+#include "net/stream_state.hpp"
 #include "sys/fd.hpp"
 
-#include <coio/detail/wait_queue.hpp>
 #include <coio/event_loop.hpp>
 #include <coio/net/stream.hpp>
-#include <coio/timeout.hpp>
 
 #include <cerrno>
 #include <stdexcept>
@@ -25,165 +23,46 @@ incomplete_read_error::incomplete_read_error(std::string partial, std::size_t ex
 
 namespace detail {
 
-// The write buffer keeps its block between writes up to this size.
+// The write buffer keeps its block between writes up to this size (a TLS
+// stream keeps none: every write passes through the flush).
 constexpr std::size_t write_keep = 64 * 1024;
 
-struct stream_state {
-    stream_state(socket s, stream_options o, const address& known_peer)
-        : sock(std::move(s)), opts(o), peer(known_peer) {
-        if (!peer.empty()) {
-            return; // from accept
-        }
-        try {
-            peer = sock.peer_address();
-        } catch (const net_error&) {
-            // Not connected (any more): messages say "(no address)".
-        }
+read_guard::read_guard(stream_state& s) : m_s(s) {
+    if (s.reading) {
+        throw std::logic_error("coio::stream_reader: another task is already reading from " +
+                               s.peer.to_string());
     }
+    s.check_readable();
+    s.reading = true;
+}
 
-    socket sock;
-    stream_options opts;
-    address peer;
-
-    // Read data not yet consumed is in one of two places, never both: the
-    // last chunk's lease, consumed in place while a read operation runs, or
-    // rbuf, which holds only what did not fit in one chunk (a partial line)
-    // and what a read operation left over. The lease is held only between two
-    // waits: it is spilled into rbuf before the reader waits for more data
-    // (COIO_FILL) and when an operation ends (a lease must not outlive its
-    // loop, a stream_reader may). An idle or waiting reader holds no lent
-    // buffer, and rbuf is freed when empty.
-    buffer_lease lease;
-    byte_buffer rbuf;
-    bool eof = false;
-    bool reading = false;
-
-    send_queue wbuf;
-    std::error_code write_error;
-    bool flushing = false;
-    bool eof_requested = false;
-    bool eof_sent = false;
-    bool closing = false;
-    bool closed = false;
-    wait_queue drain_q;
-    wait_queue closed_q;
-
-    // TLS, or null for plain bytes (net/stream_transport.hpp). Set by
-    // start_tls; then rbuf holds plaintext and the lease is never used.
-    std::unique_ptr<stream_transport> transport;
-
-    [[nodiscard]] std::string_view view() const noexcept {
-        return rbuf.empty() ? lease.view() : rbuf.view();
+read_guard::~read_guard() {
+    m_s.reading = false;
+    m_s.read_waiting = false;
+    try {
+        m_s.spill();
+    } catch (...) { // out of memory: drop the rest rather than hold the buffer
+        m_s.lease.reset();
     }
-    [[nodiscard]] std::size_t buffered() const noexcept { return rbuf.size() + lease.size(); }
-
-    void consume(std::size_t n) noexcept {
-        if (!rbuf.empty()) {
-            rbuf.consume(n);
-            rbuf.release_if_empty(0);
-            return;
-        }
-        lease.remove_prefix(n);
-        if (lease.empty()) {
-            lease.reset();
-        }
-    }
-    void clear() noexcept {
-        rbuf.clear();
-        rbuf.release_if_empty(0);
-        lease.reset();
-    }
-    // Moves what is left of the lease into rbuf and gives the buffer back.
-    void spill() {
-        if (!lease.empty()) {
-            rbuf.append(lease.view());
-        }
-        lease.reset();
-    }
-
-    // Account for one read_chunk. Reads are not cut to `limit`: like asyncio,
-    // a small limit still takes what has arrived in one go, so over-long lines
-    // are classified the same way. The buffer stays below limit + separator +
-    // one chunk (4 KiB).
-    void on_chunk(chunk_result& r) {
-        if (r.ok()) {
-            if (transport) { // decrypted into rbuf; r.data goes back to the pool
-                eof = transport->on_data(r.data.view(), rbuf, wbuf.tail());
-                return;
-            }
-            if (buffered() == 0) {
-                rbuf.release_if_empty(0);
-                lease = std::move(r.data); // zero copy: consumed in place
-                return;
-            }
-            spill();
-            rbuf.append(r.data.view()); // r.data goes back to the pool
-            return;
-        }
-        if (r.status == io_status::eof || r.status == io_status::cancelled) {
-            if (transport && r.status == io_status::eof) {
-                transport->on_eof();
-            }
-            eof = true; // cancelled: the connection was closed locally
-            return;
-        }
-        throw net_error(r.error, "read from " + peer.to_string());
-    }
-
-    void finish_writes() noexcept {
-        if (eof_requested && !eof_sent && !closed) {
-            eof_sent = true;
-            (void)sock.shutdown(shutdown_how::write);
-        }
-        if (closing && !closed) {
-            sock.close();
-            closed = true;
-            closed_q.notify_all();
-        }
-    }
-};
+    m_s.rbuf.release_if_empty(0);
+}
 
 namespace {
-
-class read_guard {
-public:
-    explicit read_guard(stream_state& s) : m_s(s) {
-        if (s.reading) {
-            throw std::logic_error("coio::stream_reader: another task is already reading from " +
-                                   s.peer.to_string());
-        }
-        s.reading = true;
-    }
-    read_guard(const read_guard&) = delete;
-    read_guard& operator=(const read_guard&) = delete;
-    ~read_guard() {
-        m_s.reading = false;
-        try {
-            m_s.spill();
-        } catch (...) { // out of memory: drop the rest rather than hold the buffer
-            m_s.lease.reset();
-        }
-        m_s.rbuf.release_if_empty(0);
-    }
-
-private:
-    stream_state& m_s;
-};
-
-void start_flush(const std::shared_ptr<stream_state>& st);
 
 // One chunk into the buffer: expands to the socket's own awaiter, so filling
 // allocates no frame. What is left of the current lease is copied into rbuf
 // and the lease given back *before* the wait: a reader never holds a lent
 // buffer while it waits for more data, so peers that send a partial line and
 // stop cannot drain the loop's pool (64 such clients froze every connection
-// of a default io_uring server, 4,096 on epoll).
+// of a default io_uring server, 4,096 on epoll). A TLS stream may have
+// records to send after a read (a key update's reply): the flush sends them.
 #define COIO_FILL(st)                                                                              \
     do {                                                                                           \
         (st)->spill();                                                                             \
+        (st)->before_read_wait();                                                                  \
         chunk_result r_ = co_await (st)->sock.read_chunk();                                        \
         (st)->on_chunk(r_);                                                                        \
-        if ((st)->transport && !(st)->wbuf.empty() && !(st)->flushing) { /* TLS reply */           \
+        if ((st)->transport && (st)->unsent() > 0 && !(st)->flushing) {                            \
             start_flush(st);                                                                       \
         }                                                                                          \
     } while (false)
@@ -296,45 +175,58 @@ task<> flush(std::shared_ptr<stream_state> st) {
     struct done {
         stream_state& s;
         ~done() {
-            s.wbuf.set_in_flight(false); // also when the send threw (cancelled)
             s.flushing = false;
             s.drain_q.notify_all();
             s.finish_writes();
         }
     } guard{*st};
-    while (!st->wbuf.empty() && !st->closed) {
-        std::string_view v = st->wbuf.front();
-        st->wbuf.set_in_flight(true); // writes go to the queue's other buffer meanwhile
+    while (st->unsent() > 0 && !st->closed) {
+        if (st->sending.empty()) {
+            std::swap(st->sending, st->wbuf);
+        }
+        std::string_view v = st->sending.view();
+        st->before_write_wait();
         io_result r = co_await st->sock.write_some(v);
-        st->wbuf.set_in_flight(false);
         if (!r) {
-            st->write_error = r.error ? r.error : std::make_error_code(std::errc::broken_pipe);
+            if (!st->write_error) { // a timeout or abort that closed the socket said why
+                st->write_error = r.error ? r.error : std::make_error_code(std::errc::broken_pipe);
+            }
             st->wbuf.clear();
+            st->sending.clear();
             break;
         }
-        st->wbuf.consume(r.bytes);
-        if (st->wbuf.size() <= st->opts.low_water) {
+        st->on_write_progress();
+        st->sending.consume(r.bytes);
+        if (st->unsent() <= st->opts.low_water) {
             st->drain_q.notify_all();
         }
     }
-    st->wbuf.release_if_empty(st->transport ? 0 : write_keep); // TLS: every write passes here
+    const std::size_t keep = st->transport ? 0 : write_keep;
+    st->wbuf.release_if_empty(keep);
+    st->sending.release_if_empty(keep);
 }
+
+} // namespace
 
 void start_flush(const std::shared_ptr<stream_state>& st) {
     event_loop::running().create_task(flush(st), "stream flush");
     st->flushing = true;
 }
 
+namespace {
+
 task<> drain_impl(std::shared_ptr<stream_state> st) {
-    if (st->wbuf.size() > st->opts.high_water) {
-        while (st->wbuf.size() > st->opts.low_water && !st->write_error && !st->closed) {
+    if (st->unsent() > st->opts.high_water) {
+        while (st->unsent() > st->opts.low_water && !st->write_error && !st->closed) {
             co_await st->drain_q.wait();
         }
     }
     if (st->write_error) {
-        throw net_error(st->write_error, "write to " + st->peer.to_string());
+        throw net_error(st->write_error, st->describe("write to"));
     }
 }
+
+} // namespace
 
 task<> wait_closed_impl(std::shared_ptr<stream_state> st) {
     while (!st->closed) {
@@ -342,97 +234,7 @@ task<> wait_closed_impl(std::shared_ptr<stream_state> st) {
     }
 }
 
-// --- TLS (net/stream_transport.hpp) ---------------------------------------------------------
-
-task<> start_tls_impl(std::shared_ptr<stream_state> st, tls_context ctx, tls_options opts) {
-    read_guard g(*st); // the handshake reads the socket: no read may run meanwhile
-    auto refuse = [&st](const char* why) {
-        throw std::logic_error(std::string("coio::stream_writer::start_tls: the connection to ") +
-                               st->peer.to_string() + why);
-    };
-    if (st->transport) {
-        refuse(" is already TLS");
-    }
-    while (st->flushing) { // what was written before goes out in plaintext
-        co_await st->drain_q.wait();
-    }
-    if (st->closing || st->eof_requested) {
-        refuse(" is closing or half-closed");
-    }
-    if (st->write_error) {
-        throw net_error(st->write_error, "write to " + st->peer.to_string());
-    }
-    st->transport = make_tls_transport(ctx, opts, st->peer);
-    try {
-        co_await st->transport->handshake(&st->sock, &st->rbuf, &st->wbuf.tail());
-    } catch (...) { // asyncio closes the transport too
-        st->write_error = make_error_code(tls_errc::handshake);
-        st->wbuf.clear();
-        st->closing = true;
-        st->finish_writes();
-        throw;
-    }
-    if (!st->wbuf.empty() && !st->flushing) { // written during the handshake
-        start_flush(st);
-    }
-}
-
-// Closes the socket if sending the buffered records and the close_notify
-// takes longer than the shutdown timeout (a peer that does not read).
-task<> linger(std::shared_ptr<stream_state> st, std::chrono::milliseconds d) {
-    try {
-        co_await wait_for(wait_closed_impl(st), d);
-    } catch (const timeout_error&) {
-        st->sock.close(); // the flush's send completes as cancelled; the flush ends
-    }
-}
-
-void close_transport(const std::shared_ptr<stream_state>& st) noexcept {
-    st->transport->write_eof(st->wbuf.tail()); // the close_notify after the buffered data
-    if (!st->flushing && !st->wbuf.empty()) {
-        std::string_view v = st->wbuf.front();
-        long n = sys::try_send(st->sock.native_handle(), v.data(), v.size());
-        st->wbuf.consume(n > 0 ? static_cast<std::size_t>(n) : 0);
-    }
-    if (!st->flushing && st->wbuf.empty()) {
-        st->finish_writes();
-        return;
-    }
-    try {
-        if (!st->flushing) {
-            start_flush(st);
-        }
-        event_loop::running().create_task(linger(st, st->transport->shutdown_timeout()),
-                                          "TLS shutdown");
-    } catch (...) { // out of memory: close now
-        st->sock.close();
-        if (!st->flushing) {
-            st->finish_writes();
-        }
-    }
-}
-
-stream_state& checked(const std::shared_ptr<stream_state>& s) {
-    if (!s) {
-        throw std::logic_error("coio: use of an empty stream_reader/stream_writer");
-    }
-    return *s;
-}
-
-} // namespace
 } // namespace detail
-
-stream_pair make_streams(socket s, stream_options opts) {
-    return detail::make_accepted_streams(std::move(s), opts, address{});
-}
-
-stream_pair detail::make_accepted_streams(socket s, stream_options opts, const address& peer) {
-    if (opts.low_water > opts.high_water) {
-        throw std::invalid_argument("coio::make_streams: low_water above high_water");
-    }
-    auto st = std::make_shared<detail::stream_state>(std::move(s), opts, peer);
-    return {stream_reader(st), stream_writer(st)};
-}
 
 task<std::string> stream_reader::read(std::ptrdiff_t n) {
     detail::checked(m_s);
@@ -463,22 +265,27 @@ std::size_t stream_reader::limit() const noexcept {
 void stream_writer::write(std::string_view data) {
     detail::stream_state& st = detail::checked(m_s);
     if (st.closing || st.eof_requested) {
-        throw std::logic_error("coio::stream_writer: write after " +
-                               std::string(st.closing ? "close()" : "write_eof()") + " to " +
+        const char* what = st.ended == detail::stream_end::aborted ? "abort()"
+                           : st.closing                            ? "close()"
+                                                                   : "write_eof()";
+        throw std::logic_error("coio::stream_writer: write after " + std::string(what) + " to " +
                                st.peer.to_string());
     }
-    if (st.write_error || data.empty()) {
+    if (st.write_error || st.closed || data.empty()) {
         return; // the failure is reported by drain()
     }
     if (st.transport) { // records into wbuf, sent together by the flush
-        st.write_error = st.transport->write(data, st.wbuf.tail());
-        if (!st.wbuf.empty() && !st.flushing) {
+        st.write_error = st.transport->write(data, st.wbuf);
+        if (st.unsent() > 0 && !st.flushing) {
             detail::start_flush(m_s);
         }
         return;
     }
-    if (st.wbuf.empty() && !st.flushing) {
+    if (st.unsent() == 0 && !st.flushing) {
         long n = sys::try_send(st.sock.native_handle(), data.data(), data.size());
+        if (n > 0) {
+            st.on_write_progress();
+        }
         if (n >= 0) {
             data.remove_prefix(static_cast<std::size_t>(n));
         } else if (n != -EAGAIN) {
@@ -503,8 +310,8 @@ task<> stream_writer::drain() {
 void stream_writer::write_eof() {
     detail::stream_state& st = detail::checked(m_s);
     if (st.transport && !st.eof_requested && !st.closing) {
-        st.transport->write_eof(st.wbuf.tail()); // the close_notify, then the half-close
-        if (!st.wbuf.empty() && !st.flushing) {
+        st.transport->write_eof(st.wbuf); // the close_notify, then the half-close
+        if (st.unsent() > 0 && !st.flushing) {
             st.eof_requested = true;
             detail::start_flush(m_s);
             return;
@@ -517,21 +324,21 @@ void stream_writer::write_eof() {
 }
 
 void stream_writer::close() noexcept {
-    if (!m_s || m_s->closing) {
-        return;
+    if (m_s && m_s->transport) {
+        detail::close_tls(m_s); // the close_notify, bounded by the shutdown timeout
+    } else if (m_s) {
+        detail::close_stream(*m_s);
     }
-    m_s->closing = true;
-    if (m_s->transport) {
-        detail::close_transport(m_s);
-        return;
-    }
-    if (!m_s->flushing) {
-        m_s->finish_writes();
+}
+
+void stream_writer::abort() noexcept {
+    if (m_s) {
+        detail::abort_stream(*m_s);
     }
 }
 
 bool stream_writer::is_closing() const noexcept {
-    return m_s && m_s->closing;
+    return m_s && (m_s->closing || m_s->closed);
 }
 
 task<> stream_writer::wait_closed() {
@@ -540,7 +347,7 @@ task<> stream_writer::wait_closed() {
 }
 
 std::size_t stream_writer::write_buffer_size() const noexcept {
-    return m_s ? m_s->wbuf.size() : 0;
+    return m_s ? m_s->unsent() : 0;
 }
 
 void stream_writer::set_write_buffer_limits(std::size_t high, std::size_t low) {
@@ -552,24 +359,22 @@ void stream_writer::set_write_buffer_limits(std::size_t high, std::size_t low) {
     st.opts.low_water = low;
 }
 
+void stream_writer::set_timeouts(stream_timeouts t) {
+    detail::checked(m_s).set_timeouts(t);
+}
+
+stream_timeouts stream_writer::timeouts() const noexcept {
+    if (!m_s) {
+        return {};
+    }
+    return {m_s->opts.read_timeout, m_s->opts.write_timeout, m_s->opts.idle_timeout};
+}
+
 address stream_writer::peer_address() const {
     return detail::checked(m_s).peer;
 }
 address stream_writer::local_address() const {
     return detail::checked(m_s).sock.local_address();
-}
-
-task<> stream_writer::start_tls(tls_context ctx, tls_options opts) {
-    detail::checked(m_s);
-    return detail::start_tls_impl(m_s, std::move(ctx), std::move(opts));
-}
-task<> stream_writer::start_tls(tls_context ctx) {
-    return start_tls(std::move(ctx), tls_options{});
-}
-
-std::optional<tls_info> stream_writer::tls() const {
-    const detail::stream_state& st = detail::checked(m_s);
-    return st.transport ? st.transport->info() : std::nullopt;
 }
 
 } // namespace coio

@@ -4,8 +4,9 @@
 // pointer test and no virtual call.
 //
 // The stream keeps doing the socket I/O (read_chunk, the background flush,
-// half-close, close); at a few hook points in lib/net/stream.cpp it hands the
-// bytes to the transport:
+// half-close, close, timeouts); at a few hook points (stream.cpp,
+// stream_state.cpp, stream_tls.cpp in lib/net/) it hands the bytes to the
+// transport:
 //   - each chunk read goes to on_data(), which appends the plaintext to the
 //     reader's buffer (the chunk's lease is given back right after);
 //   - write() encrypts into the writer's buffer, which the flush sends;

@@ -65,12 +65,13 @@ struct tls_server_setup {
 // One TLS connection: the handshake, then the handler. A failed handshake is
 // this connection's business only: reported to the loop's exception handler
 // (it names the peer and OpenSSL's reason), the connection closed, the
-// handler never called.
-task<> tls_serve(std::shared_ptr<const tls_server_setup> setup, socket s, address peer) {
-    stream_pair p = make_accepted_streams(std::move(s), setup->streams, peer);
+// handler never called. The streams are registered on the server's client
+// list before the handshake, so close_clients() / abort_clients() reach a
+// connection still in its handshake as well.
+task<> tls_serve(std::shared_ptr<const tls_server_setup> setup, stream_reader r, stream_writer w) {
     std::exception_ptr failure;
     try {
-        co_await p.writer.start_tls(setup->ctx, setup->tls);
+        co_await w.start_tls(setup->ctx, setup->tls);
     } catch (const cancelled_error&) {
         throw;
     } catch (...) {
@@ -81,7 +82,7 @@ task<> tls_serve(std::shared_ptr<const tls_server_setup> setup, socket s, addres
         event_loop::running().call_exception_handler({msg, "TLS handshake", failure});
         co_return;
     }
-    co_await setup->handler(std::move(p.reader), std::move(p.writer));
+    co_await setup->handler(std::move(r), std::move(w));
 }
 
 } // namespace
@@ -94,7 +95,10 @@ connection_fn make_tls_connection_fn(stream_handler handler, tls_context ctx, tl
     }
     auto setup = std::make_shared<const tls_server_setup>(
         tls_server_setup{std::move(handler), std::move(ctx), std::move(tls), so});
-    return [setup](socket s, address peer) { return tls_serve(setup, std::move(s), peer); };
+    return [setup](socket s, connection_node& node) {
+        stream_pair p = make_server_streams(std::move(s), setup->streams, node);
+        return tls_serve(setup, std::move(p.reader), std::move(p.writer));
+    };
 }
 
 } // namespace detail
