@@ -21,8 +21,11 @@ task<> start_tls_impl(std::shared_ptr<stream_state> st, tls_context ctx, tls_opt
     read_guard g(*st); // the handshake reads the socket: no read may run meanwhile
     auto refuse = [&st](const char* why) {
         throw std::logic_error(std::string("coio::stream_writer::start_tls: the connection to ") +
-                               st->peer.to_string() + why);
+                               st->where() + why);
     };
+    if (st->is_pipe()) {
+        refuse(" is a pipe (TLS runs over sockets)");
+    }
     if (st->transport) {
         refuse(" is already TLS");
     }

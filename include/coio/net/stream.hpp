@@ -197,8 +197,8 @@ public:
     // buffered before stays readable as it was. No read may be in progress
     // or start meanwhile (std::logic_error); writes made meanwhile are sent
     // once the handshake is done. Throws tls_error (the connection is then
-    // closed), std::logic_error if already TLS, closing or half-closed, and
-    // net_error if the connection had failed.
+    // closed), std::logic_error if already TLS, closing or half-closed, or a
+    // pipe's stream, and net_error if the connection had failed.
     [[nodiscard]] task<> start_tls(tls_context ctx, tls_options opts);
     [[nodiscard]] task<> start_tls(tls_context ctx); // default tls_options (see tls.hpp)
     // The negotiated TLS parameters and the peer's certificate; nothing for a
