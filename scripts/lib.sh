@@ -7,7 +7,8 @@ COIO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # cmake: the find_package consumer (scripts/check-consumers); valgrind: its
 # pass in scripts/test.
 COIO_PACKAGES=(meson ninja-build pkg-config g++ clang libclang-rt-14-dev libtsan2
-    liburing-dev catch2 libseccomp-dev libbenchmark-dev python3 bsdutils cmake valgrind)
+    liburing-dev catch2 libseccomp-dev libbenchmark-dev python3 bsdutils cmake valgrind
+    libssl-dev openssl)
 
 # log MESSAGE: the message, the seconds since the script started and the CPU
 # seconds its finished children used so far (user+sys from /proc: on a

@@ -19,6 +19,7 @@
 #include <coio/net/socket.hpp>
 #include <coio/net/split.hpp>
 #include <coio/net/stream.hpp>
+#include <coio/net/tls.hpp>
 #include <coio/net/unix.hpp>
 #include <coio/process.hpp>
 #include <coio/race.hpp>

@@ -23,44 +23,39 @@ incomplete_read_error::incomplete_read_error(std::string partial, std::size_t ex
 
 namespace detail {
 
-// The write buffer keeps its block between writes up to this size.
+// The write buffer keeps its block between writes up to this size (a TLS
+// stream keeps none: every write passes through the flush).
 constexpr std::size_t write_keep = 64 * 1024;
 
+read_guard::read_guard(stream_state& s) : m_s(s) {
+    if (s.reading) {
+        throw std::logic_error("coio::stream_reader: another task is already reading from " +
+                               s.where());
+    }
+    s.check_readable();
+    s.reading = true;
+}
+
+read_guard::~read_guard() {
+    m_s.reading = false;
+    m_s.read_waiting = false;
+    try {
+        m_s.spill();
+    } catch (...) { // out of memory: drop the rest rather than hold the buffer
+        m_s.lease.reset();
+    }
+    m_s.rbuf.release_if_empty(0);
+}
+
 namespace {
-
-class read_guard {
-public:
-    explicit read_guard(stream_state& s) : m_s(s) {
-        if (s.reading) {
-            throw std::logic_error("coio::stream_reader: another task is already reading from " +
-                                   s.where());
-        }
-        s.check_readable();
-        s.reading = true;
-    }
-    read_guard(const read_guard&) = delete;
-    read_guard& operator=(const read_guard&) = delete;
-    ~read_guard() {
-        m_s.reading = false;
-        m_s.read_waiting = false;
-        try {
-            m_s.spill();
-        } catch (...) { // out of memory: drop the rest rather than hold the buffer
-            m_s.lease.reset();
-        }
-        m_s.rbuf.release_if_empty(0);
-    }
-
-private:
-    stream_state& m_s;
-};
 
 // One chunk into the buffer: expands to the socket's own awaiter, so filling
 // allocates no frame (a pipe's reads the same way with read_pooled). What is left of the current
 // lease is copied into rbuf and the lease given back *before* the wait: a reader never holds a lent
 // buffer while it waits for more data, so peers that send a partial line and
 // stop cannot drain the loop's pool (64 such clients froze every connection
-// of a default io_uring server, 4,096 on epoll).
+// of a default io_uring server, 4,096 on epoll). A TLS stream may have
+// records to send after a read (a key update's reply): the flush sends them.
 #define COIO_FILL(st)                                                                              \
     do {                                                                                           \
         (st)->spill();                                                                             \
@@ -68,6 +63,9 @@ private:
         chunk_result r_ =                                                                          \
             co_await socket::chunk_awaiter((st)->sock.native_handle(), (st)->read_op());           \
         (st)->on_chunk(r_);                                                                        \
+        if ((st)->transport && (st)->unsent() > 0 && !(st)->flushing) {                            \
+            start_flush(st);                                                                       \
+        }                                                                                          \
     } while (false)
 
 task<std::string> read_impl(std::shared_ptr<stream_state> st, std::ptrdiff_t n) {
@@ -83,7 +81,7 @@ task<std::string> read_impl(std::shared_ptr<stream_state> st, std::ptrdiff_t n) 
         st->clear();
         co_return all;
     }
-    if (st->buffered() == 0 && !st->eof) {
+    while (st->buffered() == 0 && !st->eof) { // TLS: a chunk may hold no plaintext
         COIO_FILL(st);
     }
     std::string_view v = st->view().substr(0, static_cast<std::size_t>(n));
@@ -205,9 +203,19 @@ task<> flush(std::shared_ptr<stream_state> st) {
             st->drain_q.notify_all();
         }
     }
-    st->wbuf.release_if_empty(write_keep);
-    st->sending.release_if_empty(write_keep);
+    const std::size_t keep = st->transport ? 0 : write_keep;
+    st->wbuf.release_if_empty(keep);
+    st->sending.release_if_empty(keep);
 }
+
+} // namespace
+
+void start_flush(const std::shared_ptr<stream_state>& st) {
+    event_loop::running().create_task(flush(st), "stream flush");
+    st->flushing = true;
+}
+
+namespace {
 
 task<> drain_impl(std::shared_ptr<stream_state> st) {
     if (st->unsent() > st->opts.high_water) {
@@ -220,13 +228,14 @@ task<> drain_impl(std::shared_ptr<stream_state> st) {
     }
 }
 
+} // namespace
+
 task<> wait_closed_impl(std::shared_ptr<stream_state> st) {
     while (!st->closed) {
         co_await st->closed_q.wait();
     }
 }
 
-} // namespace
 } // namespace detail
 
 task<std::string> stream_reader::read(std::ptrdiff_t n) {
@@ -267,6 +276,13 @@ void stream_writer::write(std::string_view data) {
     if (st.write_error || st.closed || data.empty()) {
         return; // the failure is reported by drain()
     }
+    if (st.transport) { // records into wbuf, sent together by the flush
+        st.write_error = st.transport->write(data, st.wbuf);
+        if (st.unsent() > 0 && !st.flushing) {
+            detail::start_flush(m_s);
+        }
+        return;
+    }
     if (st.unsent() == 0 && !st.flushing) {
         const int fd = st.sock.native_handle();
         long n = st.is_pipe() ? sys::try_write(fd, data.data(), data.size())
@@ -286,8 +302,7 @@ void stream_writer::write(std::string_view data) {
     }
     st.wbuf.append(data);
     if (!st.flushing) {
-        st.flushing = true;
-        event_loop::running().create_task(detail::flush(m_s), "stream flush");
+        detail::start_flush(m_s);
     }
 }
 
@@ -298,6 +313,14 @@ task<> stream_writer::drain() {
 
 void stream_writer::write_eof() {
     detail::stream_state& st = detail::checked(m_s);
+    if (st.transport && !st.eof_requested && !st.closing) {
+        st.transport->write_eof(st.wbuf); // the close_notify, then the half-close
+        if (st.unsent() > 0 && !st.flushing) {
+            st.eof_requested = true;
+            detail::start_flush(m_s);
+            return;
+        }
+    }
     st.eof_requested = true;
     if (!st.flushing) {
         st.finish_writes();
@@ -305,7 +328,9 @@ void stream_writer::write_eof() {
 }
 
 void stream_writer::close() noexcept {
-    if (m_s) {
+    if (m_s && m_s->transport) {
+        detail::close_tls(m_s); // the close_notify, bounded by the shutdown timeout
+    } else if (m_s) {
         detail::close_stream(*m_s);
     }
 }

@@ -4,6 +4,8 @@
 #include "net/stream_state.hpp"
 #include "net/sigpipe.hpp"
 
+#include "sys/fd.hpp"
+
 #include <coio/net/error.hpp>
 
 #include <algorithm>
@@ -39,9 +41,11 @@ stream_timing::stream_timing(void* state)
     read_since = write_since = active_since = clock::now();
 }
 
-stream_state::stream_state(socket s, const stream_options& o, int pipe)
+stream_state::stream_state(socket s, const stream_options& o, int pipe, const address* known_peer)
     : sock(std::move(s)), pipe_fd(pipe), opts(o) {
-    if (!is_pipe()) {
+    if (known_peer != nullptr && !known_peer->empty()) {
+        peer = *known_peer;
+    } else if (!is_pipe()) {
         try {
             peer = sock.peer_address();
         } catch (const net_error&) {
@@ -116,6 +120,10 @@ void stream_state::on_chunk(chunk_result& r) {
         if (timing) {
             timing->active_since = clock::now();
         }
+        if (transport) { // decrypted into rbuf; r.data goes back to the pool
+            eof = transport->on_data(r.data.view(), rbuf, wbuf);
+            return;
+        }
         if (buffered() == 0) {
             rbuf.release_if_empty(0);
             lease = std::move(r.data); // zero copy: consumed in place
@@ -127,6 +135,9 @@ void stream_state::on_chunk(chunk_result& r) {
     }
     check_readable(); // a timeout ended the read: SHUT_RD's EOF, or the close
     if (r.status == io_status::eof || r.status == io_status::cancelled) {
+        if (transport && r.status == io_status::eof) {
+            transport->on_eof(); // without a close_notify: truncated
+        }
         eof = true; // cancelled: the connection was closed locally
         return;
     }
@@ -168,6 +179,15 @@ void stream_state::finish_writes() noexcept {
     if (closing && !closed) {
         sock.close();
         mark_closed();
+    }
+}
+
+void stream_state::queue_close_notify() noexcept {
+    transport->write_eof(wbuf);
+    if (!flushing && unsent() > 0 && !closed) {
+        std::string_view v = wbuf.view();
+        long n = sys::try_send(sock.native_handle(), v.data(), v.size());
+        wbuf.consume(n > 0 ? static_cast<std::size_t>(n) : 0);
     }
 }
 
@@ -303,6 +323,9 @@ void close_stream(stream_state& s) noexcept {
         return;
     }
     s.closing = true;
+    if (s.transport) { // close_clients(): sent if the socket takes it now
+        s.queue_close_notify();
+    }
     if (!s.flushing) {
         s.finish_writes();
     }
@@ -337,7 +360,7 @@ void check_stream_options(const stream_options& o) {
 }
 
 stream_pair make_server_streams(socket s, const stream_options& opts, connection_node& node) {
-    auto st = std::make_shared<stream_state>(std::move(s), opts);
+    auto st = std::make_shared<stream_state>(std::move(s), opts, -1, node.m_peer);
     st->node = &node;
     node.m_stream = st.get();
     return {stream_reader(st), stream_writer(st)};

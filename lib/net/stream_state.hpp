@@ -6,6 +6,7 @@
 
 #include "net/byte_buffer.hpp"
 #include "net/connection_node.hpp"
+#include "net/stream_transport.hpp"
 #include "net/watchdog.hpp"
 
 #include <coio/detail/wait_queue.hpp>
@@ -46,7 +47,10 @@ struct stream_timing {
 
 struct stream_state {
     // `pipe_fd` >= 0: s is a pipe, FIFO or tty, not a socket (lib/net/pipe.cpp).
-    stream_state(socket s, const stream_options& o, int pipe_fd = -1);
+    // known_peer: the address accept() reported (a server's connection), kept
+    // instead of asking the kernel, which no longer knows it after a reset.
+    stream_state(socket s, const stream_options& o, int pipe_fd = -1,
+                 const address* known_peer = nullptr);
     stream_state(const stream_state&) = delete;
     stream_state& operator=(const stream_state&) = delete;
     ~stream_state();
@@ -94,6 +98,11 @@ struct stream_state {
     connection_node* node = nullptr; // the server's entry for this connection, if any
     std::unique_ptr<stream_timing> timing;
 
+    // TLS, or null for plain bytes (net/stream_transport.hpp). Set by
+    // start_tls; then rbuf holds plaintext (the lease is never used) and
+    // write() encrypts into wbuf.
+    std::unique_ptr<stream_transport> transport;
+
     [[nodiscard]] bool is_pipe() const noexcept { return pipe_fd >= 0; }
     // The ops that move data on this connection's fd.
     [[nodiscard]] op_code read_op() const noexcept {
@@ -129,6 +138,9 @@ struct stream_state {
     void before_write_wait();
     // Carries out a pending write_eof / close once the buffer is empty.
     void finish_writes() noexcept;
+    // TLS: appends the close_notify and, if no flush runs, sends what it can
+    // at once (a close must not wait).
+    void queue_close_notify() noexcept;
     // Ends the connection now: `reset` sends an RST and drops what is
     // buffered; pending reads and drains end; write_error becomes `why`.
     void end_now(stream_end how, bool reset, std::error_code why) noexcept;
@@ -142,6 +154,29 @@ private:
     void mark_closed() noexcept;
     stream_timing& timing_for_use();
 };
+
+// Marks the stream as read by one operation (std::logic_error if another one
+// runs; net_error if a timeout ended the read side); at its end, gives the
+// lease back and frees an empty buffer (stream.cpp).
+class read_guard {
+public:
+    explicit read_guard(stream_state& s);
+    read_guard(const read_guard&) = delete;
+    read_guard& operator=(const read_guard&) = delete;
+    ~read_guard();
+
+private:
+    stream_state& m_s;
+};
+
+// stream.cpp: starts the background flush of what is buffered (flushing must
+// be false); waits until the connection is closed.
+void start_flush(const std::shared_ptr<stream_state>& st);
+task<> wait_closed_impl(std::shared_ptr<stream_state> st);
+
+// stream_tls.cpp: stream_writer::close() of a TLS stream - the close_notify
+// after the buffered data, then the close, within the shutdown timeout.
+void close_tls(const std::shared_ptr<stream_state>& st) noexcept;
 
 // Throws std::invalid_argument for low_water above high_water or a negative
 // timeout (make_streams, and the servers when they start).

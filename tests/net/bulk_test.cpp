@@ -252,4 +252,77 @@ TEST_CASE("write_all delivers 16 MiB across partial writes to a slow reader", "[
     run_clean(partial_writes());
 }
 
+// Echoes what it reads in pieces of up to 256 KiB, waiting on drain().
+struct piece_echo {
+    coio::task<> operator()(coio::stream_reader r, coio::stream_writer w) {
+        for (;;) {
+            std::string data = co_await r.read(256 * 1024);
+            if (data.empty()) {
+                break;
+            }
+            w.write(data);
+            co_await w.drain();
+        }
+        w.close();
+        co_await w.wait_closed();
+    }
+};
+
+// Writes `total` pattern bytes in writes of 100,003 bytes (no multiple of any
+// buffer size), each followed by drain(): past the low-water mark the flush
+// still has a send parked or in flight when the next write comes.
+coio::task<> write_pattern(coio::stream_writer w, std::size_t total) {
+    std::vector<char> block;
+    constexpr std::size_t step = 100'003;
+    for (std::size_t off = 0; off < total; off += step) {
+        const std::size_t n = std::min(step, total - off);
+        block.resize(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            block[i] = coio::test::pattern_byte(3, off + i);
+        }
+        w.write(std::string_view(block.data(), n));
+        co_await w.drain();
+    }
+    w.write_eof();
+}
+
+coio::task<std::size_t> read_pattern(coio::stream_reader r) {
+    std::size_t at = 0;
+    for (;;) {
+        std::string got = co_await r.read(1 << 20);
+        if (got.empty()) {
+            co_return at;
+        }
+        const std::size_t bad = coio::test::first_mismatch(3, at, got);
+        if (bad != std::string::npos) {
+            FAIL("byte " << bad << " differs");
+        }
+        at += got.size();
+    }
+}
+
+coio::task<std::size_t> echo_with_writes_during_sends(std::size_t total) {
+    piece_echo handler;
+    coio::server srv = co_await coio::start_server(handler, "127.0.0.1", 0);
+    auto [r, w] = co_await coio::open_connection("127.0.0.1", srv.port());
+    auto [sent, got] = co_await coio::gather(write_pattern(w, total), read_pattern(r));
+    (void)sent;
+    w.close();
+    co_await w.wait_closed();
+    srv.close();
+    co_await srv.wait_closed();
+    co_return got;
+}
+
 } // namespace
+
+// Regression (both backends; the bug main fixed in 5bf81b4, found on its own
+// on the TLS branch with ASan): write() appended to the buffer the flush was
+// sending from, so growing it freed the bytes under a send that epoll had
+// parked (and retried from the old pointer) or that io_uring's kernel was
+// reading: a heap-use-after-free (ASan), stale bytes on the wire, or EFAULT.
+TEST_CASE("writes while a send is in flight never move the bytes it sends", "[net][stream]") {
+    const std::size_t total = 16u << 20;
+    CHECK(run_clean(coio::wait_for(echo_with_writes_during_sends(total),
+                                   std::chrono::seconds(60))) == total);
+}

@@ -35,4 +35,22 @@ task<socket> connect(address to);
 task<stream_pair> open_connection(std::string host, std::uint16_t port, stream_options opts = {});
 task<stream_pair> open_connection(address to, stream_options opts = {});
 
+// asyncio.open_connection(host, port, ssl=ctx): connect as above, then the
+// TLS handshake as a client (writer.start_tls). tls.server_hostname defaults
+// to `host` (SNI and the certificate check; an IP address is checked against
+// the certificate's IP SANs), or to the address's IP for the second form.
+// Throws as connect() does, tls_error if the handshake fails (the connection
+// is closed), std::invalid_argument for a server or empty context.
+//   auto ctx = coio::tls_context::client();
+//   auto [reader, writer] = co_await coio::open_connection("example.com", 443, ctx);
+// (The forms without tls_options exist instead of a default argument: g++ 12
+// destroys a defaulted aggregate twice when the call is co_awaited, see
+// tls.hpp.)
+task<stream_pair> open_connection(std::string host, std::uint16_t port, tls_context ctx);
+task<stream_pair> open_connection(std::string host, std::uint16_t port, tls_context ctx,
+                                  tls_options tls, stream_options opts = {});
+task<stream_pair> open_connection(address to, tls_context ctx);
+task<stream_pair> open_connection(address to, tls_context ctx, tls_options tls,
+                                  stream_options opts = {});
+
 } // namespace coio

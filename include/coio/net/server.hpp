@@ -156,7 +156,8 @@ public:
 };
 
 namespace detail {
-// Makes the handler's task for one accepted socket. The server's state owns
+// Makes the handler's task for one accepted socket and the peer address
+// accept reported (empty for a Unix peer). The server's state owns
 // the function (and with it the handler object), and each connection task
 // keeps the state alive, so the handler's own frame is the only one per
 // connection besides the server's connection task: no adapter coroutine.
@@ -188,6 +189,11 @@ connection_fn make_connection_fn(Handler handler, stream_options so) {
 }
 task<server> start_server_impl(connection_fn fn, std::vector<std::string> hosts, std::uint16_t port,
                                server_options opts);
+
+// TLS (lib/tls/streams.cpp): each connection's handshake, then the handler.
+using stream_handler = std::function<task<>(stream_reader, stream_writer)>;
+connection_fn make_tls_connection_fn(stream_handler handler, tls_context ctx, tls_options tls,
+                                     stream_options so);
 } // namespace detail
 
 // Listen on host:port: a numeric address, a name, or "" for every interface
@@ -228,6 +234,59 @@ task<server> start_server(Handler&& handler, std::initializer_list<std::string> 
                           std::uint16_t port, server_options opts = {}) {
     return start_server(std::forward<Handler>(handler), std::vector<std::string>(hosts), port,
                         opts);
+}
+
+// asyncio.start_server(..., ssl=ctx): the same over TLS, on the same
+// addresses (a name, "" or a list of hosts) and with the same server_options
+// (max_connections counts connections in their handshake too;
+// close_clients() / abort_clients() reach them, a handshake in progress is
+// cancelled). Each connection does the handshake first (at most
+// tls.handshake_timeout); the handler gets the streams of an established
+// session (writer.tls() has its details). A failed handshake - plaintext or
+// garbage, a client that rejects the certificate, a timeout - closes that
+// connection only and is reported to the loop's exception handler, naming
+// the peer and OpenSSL's reason ("TLS handshake from 127.0.0.1:40522: wrong
+// version number; connection closed"); the handler never sees it. The
+// handler must take (stream_reader, stream_writer); it is taken as the plain
+// start_server takes it. Throws std::invalid_argument if `ctx` is not a
+// server context, and as start_server above.
+template <class Handler>
+task<server> start_server(Handler&& handler, std::vector<std::string> hosts, std::uint16_t port,
+                          tls_context ctx, server_options opts, tls_options tls) {
+    detail::check_callable_arg<Handler>();
+    using owned = detail::owned_t<Handler>;
+    static_assert(std::is_invocable_v<owned&, stream_reader, stream_writer>,
+                  "start_server with TLS: the handler must be callable as "
+                  "handler(stream_reader, stream_writer), returning coio::task<>");
+    auto h = std::make_shared<owned>(detail::take_callable(std::forward<Handler>(handler)));
+    detail::stream_handler fn = [h](stream_reader r, stream_writer w) {
+        return (*h)(std::move(r), std::move(w));
+    };
+    return detail::start_server_impl(
+        detail::make_tls_connection_fn(std::move(fn), std::move(ctx), std::move(tls), opts.stream),
+        std::move(hosts), port, opts);
+}
+template <class Handler>
+task<server> start_server(Handler&& handler, std::string host, std::uint16_t port, tls_context ctx,
+                          server_options opts, tls_options tls) {
+    std::vector<std::string> hosts;
+    hosts.push_back(std::move(host));
+    return start_server(std::forward<Handler>(handler), std::move(hosts), port, std::move(ctx),
+                        opts, std::move(tls));
+}
+// The same with the default tls_options (overloads, not a default argument:
+// see tls.hpp on g++ 12).
+template <class Handler>
+task<server> start_server(Handler&& handler, std::string host, std::uint16_t port, tls_context ctx,
+                          server_options opts = {}) {
+    return start_server(std::forward<Handler>(handler), std::move(host), port, std::move(ctx), opts,
+                        tls_options{});
+}
+template <class Handler>
+task<server> start_server(Handler&& handler, std::vector<std::string> hosts, std::uint16_t port,
+                          tls_context ctx, server_options opts = {}) {
+    return start_server(std::forward<Handler>(handler), std::move(hosts), port, std::move(ctx),
+                        opts, tls_options{});
 }
 
 } // namespace coio

@@ -49,17 +49,27 @@
 // per read or write, no timer-heap work per operation; lib/net/watchdog.hpp).
 // The timer ends when the socket is closed (a closing flush is still bounded
 // by write_timeout).
+//
+// TLS (tls.hpp): the same reader and writer over an encrypted connection,
+// from open_connection / start_server with a tls_context or after
+// writer.start_tls(). Then the reader's buffer holds plaintext (its bound
+// grows by one TLS record, 16 KiB, over a plain stream's), the writer's
+// buffer holds records and its water marks count their bytes, write_eof()
+// sends the close_notify before the TCP half-close, and close() sends it
+// after the buffered data.
 #pragma once
 
 #include <coio/net/address.hpp>
 #include <coio/net/error.hpp>
 #include <coio/net/socket.hpp>
+#include <coio/net/tls.hpp>
 #include <coio/task.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -153,9 +163,11 @@ public:
     // Wait until the buffer is at or below the low-water mark if it is above
     // the high-water mark. Throws net_error if the connection failed.
     [[nodiscard]] task<> drain();
-    // Half-close after the buffered data is sent.
+    // Half-close after the buffered data is sent (TLS: after the close_notify).
     void write_eof();
-    // Close after the buffered data is sent. Idempotent.
+    // Close after the buffered data is sent (TLS: and the close_notify, within
+    // tls_options::shutdown_timeout, else the connection is closed anyway).
+    // Idempotent.
     void close() noexcept;
     // Close now with a reset (RST, SO_LINGER 0): what is buffered is dropped,
     // a read or drain() in progress ends (drain() throws net_error
@@ -176,6 +188,23 @@ public:
     [[nodiscard]] stream_timeouts timeouts() const noexcept;
     [[nodiscard]] address peer_address() const;
     [[nodiscard]] address local_address() const;
+
+    // asyncio's StreamWriter.start_tls: upgrade this connection to TLS in
+    // place (STARTTLS). The context's role decides the side; a client checks
+    // opts.server_hostname, or the peer's IP address if that is empty.
+    // Suspends until what is buffered has been sent in plaintext, then until
+    // the handshake is done (at most opts.handshake_timeout). Data the reader
+    // buffered before stays readable as it was. No read may be in progress
+    // or start meanwhile (std::logic_error); writes made meanwhile are sent
+    // once the handshake is done. Throws tls_error (the connection is then
+    // closed), std::logic_error if already TLS, closing or half-closed, or a
+    // pipe's stream, and net_error if the connection had failed.
+    [[nodiscard]] task<> start_tls(tls_context ctx, tls_options opts);
+    [[nodiscard]] task<> start_tls(tls_context ctx); // default tls_options (see tls.hpp)
+    // The negotiated TLS parameters and the peer's certificate; nothing for a
+    // plain connection or before the handshake is done. Read from the
+    // session at each call (the certificate is parsed then): keep the copy.
+    [[nodiscard]] std::optional<tls_info> tls() const;
 
 private:
     std::shared_ptr<detail::stream_state> m_s;
