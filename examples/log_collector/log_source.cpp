@@ -22,7 +22,6 @@
 #include <coio/signal.hpp>
 
 #include <sys/resource.h>
-#include <sys/socket.h> // SO_LINGER: --drop-probability resets connections
 
 #include <algorithm>
 #include <array>
@@ -67,13 +66,13 @@ coio::task<coio::io_result> read_into(coio::socket* s, std::span<char> buf) {
     co_return co_await s->read_some(buf);
 }
 
-// End a connection on purpose: RST (SO_LINGER 0) or FIN, half the time each.
+// End a connection on purpose: RST or FIN, half the time each.
 void drop_connection(coio::socket& s, bool reset) {
     if (reset) {
-        linger l{1, 0};
-        (void)::setsockopt(s.native_handle(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        s.abort();
+    } else {
+        s.close();
     }
-    s.close();
 }
 
 coio::task<> serve_connection(source_server* srv, instance* in, coio::socket s) {
