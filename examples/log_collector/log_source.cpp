@@ -75,14 +75,35 @@ void drop_connection(coio::socket& s, bool reset) {
     }
 }
 
+// in->active while this connection runs: the one a new connection takes
+// over from. Cleared however the handler ends (close_clients() at exit
+// cancels it: the await it is in throws).
+class active_connection {
+public:
+    active_connection(instance* in, coio::socket* s) noexcept : m_in(in), m_s(s) {
+        if (in->active != nullptr) {
+            in->active->close(); // a new connection takes over from the old one
+        }
+        in->active = s;
+    }
+    active_connection(const active_connection&) = delete;
+    active_connection& operator=(const active_connection&) = delete;
+    ~active_connection() {
+        if (m_in->active == m_s) {
+            m_in->active = nullptr;
+        }
+    }
+
+private:
+    instance* m_in;
+    coio::socket* m_s;
+};
+
 coio::task<> serve_connection(source_server* srv, instance* in, coio::socket s) {
     using clock = std::chrono::steady_clock;
     const config& cfg = srv->cfg;
-    if (in->active != nullptr) {
-        in->active->close(); // a new connection takes over from the old one
-    }
+    const active_connection active(in, &s);
     const std::uint64_t gen = ++in->generation;
-    in->active = &s;
     ++in->connections;
     srv->dirty = true;
     const std::uint64_t last = cfg.lines == 0 ? UINT64_MAX : cfg.lines;
@@ -204,9 +225,6 @@ coio::task<> serve_connection(source_server* srv, instance* in, coio::socket s) 
         srv->dirty = true;
         srv->note_acked(*in);
     }
-    if (in->active == &s) {
-        in->active = nullptr;
-    }
 }
 
 struct connection_handler {
@@ -259,13 +277,15 @@ coio::task<int> run_source(source_server* srv) {
         saver = coio::create_task(save_loop(srv), "save state");
     }
     co_await signals.wait();
+    // Stop accepting, end every connection (its handler is cancelled; what
+    // it sent stays unacknowledged and is sent again next time), and wait
+    // until they have all ended.
     for (coio::server& one : servers) {
         one.close();
+        one.close_clients();
     }
-    for (instance& in : srv->instances) {
-        if (in.active != nullptr) {
-            in.active->close();
-        }
+    for (coio::server& one : servers) {
+        co_await one.wait_closed();
     }
     if (saver.valid()) {
         saver.cancel();
