@@ -12,7 +12,6 @@
 
 #include "options.hpp"
 #include "output_sink.hpp"
-#include "push_clients.hpp"
 #include "record_format.hpp"
 #include "stats.hpp"
 
@@ -24,7 +23,17 @@
 #include <string>
 #include <string_view>
 
+namespace coio {
+class server;
+}
+
 namespace logcollect {
+
+// Push connections closed by a timeout since housekeeping last said so.
+struct expired_counts {
+    std::size_t idle = 0;    // nothing received for --idle-timeout
+    std::size_t message = 0; // a message unfinished for --message-timeout
+};
 
 struct collector {
     collector(options o, bool live_status)
@@ -32,8 +41,7 @@ struct collector {
           sink(
               opts.output, opts.sync,
               [this](std::string& out, std::uint64_t torn) { fmt.append_torn_marker(out, torn); },
-              [this](const std::string& text) { con.message(text); }),
-          push_conns(opts.max_connections) {}
+              [this](const std::string& text) { con.message(text); }) {}
 
     options opts;
     record_formatter fmt;
@@ -42,9 +50,10 @@ struct collector {
     std::deque<source_stats> sources; // one per opts.sources entry (stable addresses)
     source_stats push;                // all push connections together
     std::size_t connected = 0;        // pull sources connected now
-    push_clients push_conns;          // push connections open now
-    coio::event stop;                 // set: stop (a signal, or fail())
-    std::string failure;              // the first fatal error (exit 1)
+    const coio::server* push_server = nullptr; // --listen: run_collector's server
+    expired_counts push_expired;               // push_server.cpp counts, housekeeping reports
+    coio::event stop;                          // set: stop (a signal, or fail())
+    std::string failure;                       // the first fatal error (exit 1)
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
     // Append a record to the output buffer.

@@ -25,8 +25,9 @@ Sources:
                          HOST:PORT); 0 picks a free port. Each frame is read
                          with octet counting ("LEN SP MSG") if it starts with
                          digits and a space, else up to LF (RFC 6587 3.4)
-  --max-connections N    push connections open at once (default 1024); one
-                         more is closed at once (and said so, once)
+  --max-connections N    push connections open at once (default 1024); at
+                         the cap accepting pauses until one ends (further
+                         senders wait in the listen backlog; said once)
   --push-memory BYTES    bytes of unfinished push messages held at once, all
                          connections together (default 64m; k, m, g suffixes):
                          each connection holds at most min(--max-line,

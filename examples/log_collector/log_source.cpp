@@ -22,7 +22,6 @@
 #include <coio/signal.hpp>
 
 #include <sys/resource.h>
-#include <sys/socket.h> // SO_LINGER: --drop-probability resets connections
 
 #include <algorithm>
 #include <array>
@@ -67,23 +66,44 @@ coio::task<coio::io_result> read_into(coio::socket* s, std::span<char> buf) {
     co_return co_await s->read_some(buf);
 }
 
-// End a connection on purpose: RST (SO_LINGER 0) or FIN, half the time each.
+// End a connection on purpose: RST or FIN, half the time each.
 void drop_connection(coio::socket& s, bool reset) {
     if (reset) {
-        linger l{1, 0};
-        (void)::setsockopt(s.native_handle(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        s.abort();
+    } else {
+        s.close();
     }
-    s.close();
 }
+
+// in->active while this connection runs: the one a new connection takes
+// over from. Cleared however the handler ends (close_clients() at exit
+// cancels it: the await it is in throws).
+class active_connection {
+public:
+    active_connection(instance* in, coio::socket* s) noexcept : m_in(in), m_s(s) {
+        if (in->active != nullptr) {
+            in->active->close(); // a new connection takes over from the old one
+        }
+        in->active = s;
+    }
+    active_connection(const active_connection&) = delete;
+    active_connection& operator=(const active_connection&) = delete;
+    ~active_connection() {
+        if (m_in->active == m_s) {
+            m_in->active = nullptr;
+        }
+    }
+
+private:
+    instance* m_in;
+    coio::socket* m_s;
+};
 
 coio::task<> serve_connection(source_server* srv, instance* in, coio::socket s) {
     using clock = std::chrono::steady_clock;
     const config& cfg = srv->cfg;
-    if (in->active != nullptr) {
-        in->active->close(); // a new connection takes over from the old one
-    }
+    const active_connection active(in, &s);
     const std::uint64_t gen = ++in->generation;
-    in->active = &s;
     ++in->connections;
     srv->dirty = true;
     const std::uint64_t last = cfg.lines == 0 ? UINT64_MAX : cfg.lines;
@@ -205,9 +225,6 @@ coio::task<> serve_connection(source_server* srv, instance* in, coio::socket s) 
         srv->dirty = true;
         srv->note_acked(*in);
     }
-    if (in->active == &s) {
-        in->active = nullptr;
-    }
 }
 
 struct connection_handler {
@@ -260,13 +277,15 @@ coio::task<int> run_source(source_server* srv) {
         saver = coio::create_task(save_loop(srv), "save state");
     }
     co_await signals.wait();
+    // Stop accepting, end every connection (its handler is cancelled; what
+    // it sent stays unacknowledged and is sent again next time), and wait
+    // until they have all ended.
     for (coio::server& one : servers) {
         one.close();
+        one.close_clients();
     }
-    for (instance& in : srv->instances) {
-        if (in.active != nullptr) {
-            in.active->close();
-        }
+    for (coio::server& one : servers) {
+        co_await one.wait_closed();
     }
     if (saver.valid()) {
         saver.cancel();

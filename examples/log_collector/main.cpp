@@ -96,8 +96,8 @@ coio::task<> run_ticker(collector* c) {
         co_await coio::sleep(every);
         const totals t = sum(c->sources, &c->push);
         const rate_meter::rates r = meter.sample(t);
-        const std::string text =
-            status_text(c->connected, c->sources.size(), t, r, c->push_conns.size());
+        const std::size_t pushing = c->push_server != nullptr ? c->push_server->stats().active : 0;
+        const std::string text = status_text(c->connected, c->sources.size(), t, r, pushing);
         if (live) {
             c->con.status(text);
         } else {
@@ -106,25 +106,17 @@ coio::task<> run_ticker(collector* c) {
     }
 }
 
-// Once a second: close the push connections past --idle-timeout or
-// --message-timeout (push_clients.hpp), one message for all of them; give
-// memory back to the system after a flood (memory.hpp) - when more than
-// 4 MiB were freed.
+// Once a second: report the push connections closed by a timeout and a
+// pause at --max-connections (push_server.hpp), one message for all of
+// them; give memory back to the system after a flood (memory.hpp) - when
+// more than 4 MiB were freed.
 coio::task<> housekeeping(collector* c) {
     memory_trimmer trimmer(std::size_t{4} << 20U);
+    push_report_state reported;
     for (;;) {
         co_await coio::sleep(std::chrono::seconds(1));
-        const push_clients::expired_count n = c->push_conns.close_expired(
-            push_client::clock::now(), c->opts.idle_timeout, c->opts.message_timeout);
-        if (n.idle > 0) {
-            c->con.message("push: closed " + std::to_string(n.idle) +
-                           " connection(s) that sent nothing for " +
-                           seconds_text(c->opts.idle_timeout) + " (--idle-timeout)");
-        }
-        if (n.message > 0) {
-            c->con.message("push: closed " + std::to_string(n.message) +
-                           " connection(s) whose message stayed unfinished for " +
-                           seconds_text(c->opts.message_timeout) + " (--message-timeout)");
+        if (c->push_server != nullptr) {
+            report_push(c, *c->push_server, reported);
         }
         trimmer.sample();
     }
@@ -170,6 +162,7 @@ coio::task<int> run_collector(collector* c) {
             c->con.message("cannot listen for push senders: " + error);
             co_return exit_failure;
         }
+        c->push_server = &*push;
         c->push.name = "push " + push->local_address().to_string(); // the port, if 0 was given
         c->con.message("push: listening on " + push->local_address().to_string());
     }
@@ -177,11 +170,12 @@ coio::task<int> run_collector(collector* c) {
     coio::task_handle<> tasks = coio::create_task(run_tasks(c), "collector tasks");
     co_await c->stop.wait(); // a signal, or collector::fail()
 
-    // Stop: no new push connections; end the reads; let every source write
-    // and acknowledge what it has, then close.
+    // Stop: no new push connections; end the reads (each push connection
+    // writes what it received); let every source write and acknowledge what
+    // it has, then close.
     if (push) {
         push->close();
-        c->push_conns.close_all();
+        push->close_clients();
     }
     tasks.cancel();
     bool timed_out = false;
@@ -203,6 +197,7 @@ coio::task<int> run_collector(collector* c) {
     if (timed_out) {
         c->con.message("some connections did not close within 5 s; exiting anyway");
     }
+    c->push_server = nullptr;             // the tasks that read it have ended
     c->flush_through(c->sink.end_mark()); // push records, "aborted" records
     co_return c->failure.empty() ? exit_ok : exit_failure;
 }

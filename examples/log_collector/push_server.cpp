@@ -5,36 +5,60 @@
 #include "syslog_framing.hpp"
 
 #include <coio/cancel.hpp>
-#include <coio/net/socket.hpp>
+#include <coio/net/error.hpp>
+#include <coio/net/stream.hpp>
 #include <coio/sleep.hpp>
+#include <coio/timeout.hpp>
 
+#include <chrono>
 #include <string>
+#include <system_error>
 #include <utility>
 
 namespace logcollect {
 
 namespace {
 
-coio::task<> push_connection(collector* c, coio::socket s) {
-    source_stats& st = c->push;
-    if (!c->push_conns.admit()) { // the cap (push_clients.hpp): close this one at once
-        ++st.errors;
-        if (c->push_conns.refused_in_a_row() == 1) {
-            c->con.message("push: " + std::to_string(c->push_conns.size()) +
-                           " connections open (--max-connections): closing new ones until one "
-                           "ends");
+using clock = std::chrono::steady_clock;
+
+constexpr std::ptrdiff_t read_size = 4096; // one pool buffer's worth
+
+// When the message that is unfinished now began (--message-timeout). It
+// starts again with every message that ends, so a sender of long messages
+// in many reads is not cut, but one trickling a byte now and then is.
+class message_clock {
+public:
+    // Data arrived: `finished` - a message ended in it; `unfinished` - a
+    // message is begun and not finished after it.
+    void on_data(clock::time_point now, bool finished, bool unfinished) noexcept {
+        if (!unfinished) {
+            m_since = {};
+        } else if (finished || m_since == clock::time_point{}) {
+            m_since = now;
         }
-        co_return;
     }
+    // A message is unfinished.
+    [[nodiscard]] bool running() const noexcept { return m_since != clock::time_point{}; }
+    [[nodiscard]] clock::time_point since() const noexcept { return m_since; }
+
+private:
+    clock::time_point m_since; // {} if no message is unfinished
+};
+
+// How the reads of one connection ended.
+enum class read_end { data, eof, stopped, idle, message, error };
+
+coio::task<> push_connection(collector* c, coio::stream_reader reader, coio::stream_writer writer) {
+    source_stats& st = c->push;
     std::string name = "push ?";
     try {
-        name = "push " + s.peer_address().to_string();
+        name = "push " + writer.peer_address().to_string();
     } catch (const std::exception&) {
         // already gone; the reads below end at once
     }
-    ++st.reconnects;                          // counts connections for push
-    push_client registered(c->push_conns, s); // closed at shutdown (push_clients.hpp)
+    ++st.reconnects; // counts connections for push
     syslog_deframer frames(push_share(c->opts), c->opts.max_frame);
+    message_clock message;
     auto emit = [c, &st, &name](std::string_view text, record_kind kind, std::uint32_t part,
                                 std::string_view framing) {
         c->emit(name, text, kind, part, framing);
@@ -45,26 +69,54 @@ coio::task<> push_connection(collector* c, coio::socket s) {
             ++st.pieces;
         }
     };
-    while (!c->stop.is_set()) {
-        // A buffer lent by the loop, only once data is there: a waiting
-        // connection holds none (the deframer keeps what it must).
-        coio::chunk_result r = co_await s.read_chunk();
-        if (!r) {
-            if (registered.expired()) {
-                ++st.errors; // a timeout (housekeeping says so, for all at once)
-            } else if (r.status != coio::io_status::eof && r.status != coio::io_status::cancelled) {
-                ++st.errors;
-                c->con.message(name + ": " + r.error.message());
+    read_end end = read_end::data;
+    while (end == read_end::data && !c->stop.is_set()) {
+        // Up to read_size bytes. While a message is unfinished the read is
+        // bounded by --message-timeout; otherwise no timer runs here (the
+        // stream's idle_timeout bounds a sender between messages).
+        std::string data;
+        std::string error;
+        try {
+            if (message.running() && c->opts.message_timeout.count() > 0) {
+                const clock::time_point deadline = message.since() + c->opts.message_timeout;
+                data = co_await coio::timeout_at(deadline, reader.read(read_size));
+            } else {
+                data = co_await reader.read(read_size);
             }
+            if (data.empty()) {
+                end = read_end::eof;
+            }
+        } catch (const coio::timeout_error&) {
+            end = read_end::message;
+        } catch (const coio::cancelled_error&) {
+            end = read_end::stopped; // close_clients() at shutdown
+        } catch (const coio::net_error& e) {
+            if (e.code() == std::errc::timed_out) {
+                end = read_end::idle; // the stream's idle_timeout closed it
+            } else {
+                end = read_end::error;
+                error = e.what();
+            }
+        }
+        if (end == read_end::idle) {
+            ++st.errors;
+            ++c->push_expired.idle; // housekeeping says so, for all at once
+        } else if (end == read_end::message) {
+            ++st.errors;
+            ++c->push_expired.message;
+        } else if (end == read_end::error) {
+            ++st.errors;
+            c->con.message(name + ": " + error);
+        }
+        if (end != read_end::data) {
             break;
         }
-        st.bytes += r.data.size();
+        st.bytes += data.size();
         const std::uint64_t before = c->fmt.records();
         const std::uint64_t messages = st.lines;
         const std::uint64_t framing_errors = frames.framing_errors();
-        frames.feed(r.data.view(), emit);
-        r.data.reset(); // not held across the yield below
-        registered.on_data(push_client::clock::now(), st.lines != messages, frames.in_message());
+        frames.feed(data, emit);
+        message.on_data(clock::now(), st.lines != messages, frames.in_message());
         if (frames.framing_errors() != framing_errors) {
             st.errors += frames.framing_errors() - framing_errors;
             if (framing_errors == 0) { // once per connection
@@ -77,14 +129,20 @@ coio::task<> push_connection(collector* c, coio::socket s) {
             // Group commit, as the pull sources do (no ACK to wait for, but
             // records should not sit in memory either).
             const std::uint64_t mark = c->sink.end_mark();
-            if (!c->sink.wants_flush()) {
-                co_await coio::yield_now();
+            try {
+                if (!c->sink.wants_flush()) {
+                    co_await coio::yield_now();
+                }
+            } catch (const coio::cancelled_error&) {
+                end = read_end::stopped; // still write what we have, below
             }
             if (!c->flush_through(mark)) {
                 break;
             }
         }
     }
+    writer.close(); // now (a FIN), not when the frame ends
+
     if (frames.end_of_stream(emit)) {
         ++st.errors;
         c->con.message(name + ": connection ended inside an octet-counted frame; wrote the part "
@@ -95,7 +153,9 @@ coio::task<> push_connection(collector* c, coio::socket s) {
 
 struct push_handler {
     collector* c;
-    coio::task<> operator()(coio::socket s) const { return push_connection(c, std::move(s)); }
+    coio::task<> operator()(coio::stream_reader r, coio::stream_writer w) const {
+        return push_connection(c, std::move(r), std::move(w));
+    }
 };
 
 } // namespace
@@ -105,9 +165,35 @@ coio::task<coio::server> start_push_server(collector* c) {
     // Named, not temporaries next to the co_await (docs/design.md, g++ 12).
     push_handler handler{c};
     coio::server_options opts;
+    opts.max_connections = c->opts.max_connections; // accepting pauses at the cap
+    opts.stream.idle_timeout = c->opts.idle_timeout;
     std::string host = c->opts.listen->host();
     coio::server srv = co_await coio::start_server(handler, host, c->opts.listen->port(), opts);
     co_return srv;
+}
+
+void report_push(collector* c, const coio::server& srv, push_report_state& r) {
+    const expired_counts n = std::exchange(c->push_expired, expired_counts{});
+    if (n.idle > 0) {
+        c->con.message("push: closed " + std::to_string(n.idle) +
+                       " connection(s) that sent nothing for " +
+                       seconds_text(c->opts.idle_timeout) + " (--idle-timeout)");
+    }
+    if (n.message > 0) {
+        c->con.message("push: closed " + std::to_string(n.message) +
+                       " connection(s) whose message stayed unfinished for " +
+                       seconds_text(c->opts.message_timeout) + " (--message-timeout)");
+    }
+    const coio::server_stats s = srv.stats();
+    if (s.active < c->opts.max_connections) {
+        r.at_cap = false;
+    } else if (s.limit_waits != r.limit_waits && !r.at_cap) {
+        r.at_cap = true;
+        c->con.message("push: " + std::to_string(s.active) +
+                       " connections open (--max-connections): new senders wait until one "
+                       "ends");
+    }
+    r.limit_waits = s.limit_waits;
 }
 
 } // namespace logcollect

@@ -17,7 +17,6 @@
 
 #include "backoff.hpp"
 #include "line_assembler.hpp"
-#include "tcp_options.hpp"
 
 #include <coio/cancel.hpp>
 #include <coio/net/connection.hpp>
@@ -25,6 +24,10 @@
 #include <coio/sleep.hpp>
 #include <coio/timeout.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h> // TCP_USER_TIMEOUT, for socket::set_option
+
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <utility>
@@ -94,8 +97,31 @@ coio::task<> close_streams(coio::stream_pair conn, bool graceful) {
     conn.writer.close();
 }
 
-// Connect within --connect-timeout and set TCP keepalive and the
-// unacknowledged-data timeout (tcp_options.hpp). Throws net_error.
+// TCP keepalive: the first probe after `idle` without traffic, then one
+// every idle / 3 (at least 1 s); 3 unanswered probes fail the connection, so
+// a source that vanished (host down, a firewall that drops everything) is
+// noticed in about 2 x idle. And, where the system has it (Linux
+// TCP_USER_TIMEOUT), `unacked`: data we sent that the source's TCP has not
+// acknowledged for that long fails the connection too - keepalive does not
+// probe while data is in flight. A zero leaves that part off. Throws
+// net_error naming the option.
+void set_keepalive(coio::socket& s, std::chrono::seconds idle, std::chrono::milliseconds unacked) {
+    if (idle.count() > 0) {
+        const auto interval = std::max(std::chrono::seconds(1), idle / 3);
+        s.set_keepalive(idle, interval, 3);
+    }
+#if defined(TCP_USER_TIMEOUT)
+    if (unacked.count() > 0) {
+        const auto ms = std::min<std::chrono::milliseconds::rep>(unacked.count(), 0x7fffffff);
+        s.set_option(IPPROTO_TCP, TCP_USER_TIMEOUT, static_cast<int>(ms));
+    }
+#else
+    (void)unacked;
+#endif
+}
+
+// Connect within --connect-timeout and set TCP keepalive, the
+// unacknowledged-data timeout and the ACKs' send buffer. Throws net_error.
 coio::task<coio::socket> connect_source(collector* c, coio::address at) {
     coio::socket s;
     bool timed_out = false;
@@ -112,14 +138,15 @@ coio::task<coio::socket> connect_source(collector* c, coio::address at) {
         throw coio::net_error(std::make_error_code(std::errc::timed_out),
                               "connect to " + at.to_string() + " (--connect-timeout)");
     }
-    if (const std::error_code ec =
-            set_keepalive(s.native_handle(), c->opts.keepalive, c->opts.ack_timeout)) {
-        throw coio::net_error(ec, "TCP keepalive on the connection to " + at.to_string());
-    }
-    // ACKs need little room (16,384 fit in 64 KiB), and a fixed buffer lets
-    // --ack-timeout see a source that does not read them.
-    if (const std::error_code ec = set_send_buffer(s.native_handle(), ack_send_buffer)) {
-        throw coio::net_error(ec, "SO_SNDBUF on the connection to " + at.to_string());
+    try {
+        set_keepalive(s, c->opts.keepalive, c->opts.ack_timeout);
+        // ACKs need little room (16,384 fit in 64 KiB), and a fixed buffer
+        // lets --ack-timeout see a source that does not read them.
+        s.set_send_buffer_size(ack_send_buffer);
+    } catch (const coio::net_error& e) {
+        // "setsockopt(SO_KEEPALIVE): ..." - say which connection.
+        throw coio::net_error(e.code(),
+                              std::string(e.what()) + " on the connection to " + at.to_string());
     }
     co_return s;
 }
@@ -127,9 +154,9 @@ coio::task<coio::socket> connect_source(collector* c, coio::address at) {
 // Wait until the kernel has taken every queued ACK - the writer's buffer is
 // empty: pull_source sets its limits to 0 - within --ack-timeout: a source
 // that does not read its ACKs fills the fixed send buffer and stops taking
-// more. Returns false on that timeout, after resetting the connection (`fd`:
-// it is still open) so that the queued ACKs do not keep it for ever.
-coio::task<bool> drain_acks(collector* c, coio::stream_writer w, int fd) {
+// more. Returns false on that timeout, after resetting the connection so
+// that the queued ACKs do not keep it for ever.
+coio::task<bool> drain_acks(collector* c, coio::stream_writer w) {
     if (w.write_buffer_size() == 0) {
         co_return true; // the usual case: no timer
     }
@@ -144,14 +171,13 @@ coio::task<bool> drain_acks(collector* c, coio::stream_writer w, int fd) {
         timed_out = true;
     }
     if (timed_out) {
-        abort_connection(fd);
+        w.abort(); // RST: the queued ACKs are dropped
     }
     co_return !timed_out;
 }
 
-// One connection: read chunks until EOF, error or cancel. `fd` is its
-// socket, for abort_connection.
-coio::task<session_end> session(collector* c, source_stats* st, coio::stream_pair conn, int fd) {
+// One connection: read chunks until EOF, error or cancel.
+coio::task<session_end> session(collector* c, source_stats* st, coio::stream_pair conn) {
     session_end end;
     line_assembler lines(c->opts.max_line);
     std::uint64_t unacked = 0; // complete lines appended to the output, not yet ACKed
@@ -216,7 +242,7 @@ coio::task<session_end> session(collector* c, source_stats* st, coio::stream_pai
             break;
         }
         try {
-            const bool progress = co_await drain_acks(c, conn.writer, fd);
+            const bool progress = co_await drain_acks(c, conn.writer);
             if (!progress) {
                 end.why = "no ACK progress for " + seconds_text(c->opts.ack_timeout) +
                           " (--ack-timeout): the source does not read its acknowledgements";
@@ -259,11 +285,9 @@ coio::task<> pull_source(collector* c, source_stats* st, coio::address at) {
     bool first = true;
     for (;;) {
         coio::stream_pair conn;
-        int fd = -1;
         std::string error;
         try {
             coio::socket s = co_await connect_source(c, at);
-            fd = s.native_handle();
             conn = coio::make_streams(std::move(s), stream_opts);
             // drain() waits until the buffer is empty, so write() is never
             // called while the stream's background flush is sending: that
@@ -305,7 +329,7 @@ coio::task<> pull_source(collector* c, source_stats* st, coio::address at) {
         st->failing = false;
         st->connected = true;
         ++c->connected;
-        session_end end = co_await session(c, st, std::move(conn), fd);
+        session_end end = co_await session(c, st, std::move(conn));
         st->connected = false;
         --c->connected;
         if (end.stopped) {

@@ -4,7 +4,7 @@ held, a pull source that comes up then must have its 20,000 lines written
 and acknowledged within 20 s, a well-behaved push sender's 100 messages must
 be written within 10 s, and the collector's RSS must stay within 16 MiB of
 what it was before the flood (a trickling connection holds no read buffer:
-about 1.2 KiB each, measured). Then --message-timeout 15 closes all 5,000,
+about 2.6 KiB each, measured). Then --message-timeout 15 closes all 5,000,
 since none ever finishes its message.
 
 Regression (both backends): nothing timed out, so such connections were held
