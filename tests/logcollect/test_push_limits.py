@@ -130,8 +130,11 @@ async def flood(t):
         check(await c.stop() == 0, f"collector failed:\n{c.err()}")
         return
     # Up to 4 MiB stay in the output buffer, up to 4 MiB free in malloc (the
-    # trim slack).
-    back = base + (8 << 10)
+    # trim slack), and 4 MiB of margin for what the allocator keeps of its
+    # arenas when other tests load the machine (13 MiB came back instead of
+    # 11.5 once under the full suite). The flood itself took 30+ MiB, so the
+    # bound still shows it went back.
+    back = base + (12 << 10)
     # The housekeeping task trims once a second.
     try:
         await wait_until(lambda: vm_rss_kib(c.pid) <= back, 20, "memory to come back")
