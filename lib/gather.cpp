@@ -5,7 +5,7 @@
 namespace coio::detail {
 
 bool gather_core::start(std::coroutine_handle<> parent, loop_core* loop,
-                        cancel_slot* parent_slot) noexcept {
+                        cancel_slot* parent_slot, cancel_slot::describe_fn describe) noexcept {
     m_parent_slot = parent_slot;
     if (parent_slot != nullptr && parent_slot->requested()) {
         m_cancelled = true; // children never start; their frames are just destroyed
@@ -19,10 +19,11 @@ bool gather_core::start(std::coroutine_handle<> parent, loop_core* loop,
         p.m_loop = loop;
         p.m_slot = &m_slots[i];
         p.m_counter = &m_counter;
+        m_slots[i].m_root = parent_slot != nullptr ? parent_slot->m_root : nullptr;
         loop->post(m_children[i].m_h);
     }
     if (parent_slot != nullptr) {
-        parent_slot->attach(&on_cancel, this);
+        parent_slot->attach(&on_cancel, this, describe);
     }
     return true;
 }

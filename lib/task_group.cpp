@@ -155,7 +155,7 @@ bool group_wait_awaiter::suspend(std::coroutine_handle<> h, loop_core* loop, can
     }
     g.m_waiter = this;
     if (slot != nullptr && !m_cancelled) {
-        slot->attach(&on_cancel, this);
+        slot->attach(&on_cancel, this, &describe);
     }
     return true;
 }

@@ -33,8 +33,10 @@ class task;
 namespace detail {
 
 template <class T>
-class task_promise : public promise_base {
+class task_promise : public task_promise_base {
 public:
+    explicit task_promise(function_name fn = function_name(__builtin_FUNCTION())) noexcept
+        : task_promise_base(fn) {}
     task<T> get_return_object() noexcept;
     static std::suspend_always initial_suspend() noexcept { return {}; }
     static final_awaiter final_suspend() noexcept { return {}; }
@@ -57,8 +59,10 @@ private:
 };
 
 template <>
-class task_promise<void> : public promise_base {
+class task_promise<void> : public task_promise_base {
 public:
+    explicit task_promise(function_name fn = function_name(__builtin_FUNCTION())) noexcept
+        : task_promise_base(fn) {}
     task<void> get_return_object() noexcept;
     static std::suspend_always initial_suspend() noexcept { return {}; }
     static final_awaiter final_suspend() noexcept { return {}; }
@@ -111,6 +115,12 @@ public:
             if constexpr (detail::is_coio_promise<P>) {
                 p.m_loop = caller.promise().m_loop;
                 p.m_slot = caller.promise().m_slot;
+                if constexpr (std::is_base_of_v<detail::task_promise_base, P>) {
+                    p.m_parent = &caller.promise();
+                }
+                if (p.m_slot != nullptr) {
+                    p.m_slot->m_top = &p; // introspection: the chain's innermost
+                }
                 return detail::transfer(p.m_loop, m_h);
             } else {
                 return m_h;

@@ -8,12 +8,14 @@
 // reference goes away. Cancellation is not reported.
 #pragma once
 
+#include <coio/detail/await_printer.hpp>
 #include <coio/detail/root.hpp>
 
 #include <coroutine>
 #include <cstdint>
 #include <exception>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -50,6 +52,8 @@ public:
     [[nodiscard]] bool done() const noexcept { return p().m_done; }
     [[nodiscard]] bool cancelled() const noexcept { return p().cancelled(); }
     [[nodiscard]] std::string_view name() const { return p().name(); }
+    // Rename the task (asyncio's Task.set_name); empty gives "task-<id>" back.
+    void set_name(std::string name) { p().m_name = std::move(name); }
     [[nodiscard]] std::uint64_t id() const noexcept { return p().m_id; }
 
     // Ask the task to stop: its current or next co_await throws
@@ -116,7 +120,7 @@ public:
             m_waiter.m_handle = caller;
             detail::link_waiter(r, m_waiter);
             if (m_slot != nullptr) {
-                m_slot->attach(&on_cancel, this);
+                m_slot->attach(&on_cancel, this, &describe);
             }
             return true;
         }
@@ -150,6 +154,9 @@ public:
         static void on_cancel(void* self) noexcept {
             auto* a = static_cast<awaiter*>(self);
             a->m_h.promise().m_own_slot.request();
+        }
+        static void describe(const void* self, detail::await_printer& out) {
+            out.task(static_cast<const awaiter*>(self)->m_h.promise());
         }
     };
 

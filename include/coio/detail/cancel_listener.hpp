@@ -31,9 +31,10 @@ public:
         m_cancelled = m_slot != nullptr && m_slot->requested();
         return m_cancelled;
     }
-    void listen(cancel_slot::hook_fn fn, void* ctx) noexcept {
+    void listen(cancel_slot::hook_fn fn, void* ctx,
+                cancel_slot::describe_fn describe = nullptr) noexcept {
         if (m_slot != nullptr) {
-            m_slot->attach(fn, ctx);
+            m_slot->attach(fn, ctx, describe);
         }
     }
     // Stop listening: the operation ended with a result.

@@ -21,15 +21,29 @@
 //      cancel the op, which does nothing once the op is complete, so the
 //      loop posts I/O completions with the hook still attached.)
 // cancel_listener.hpp packages these steps for awaiters that suspend once.
+//
+// Introspection (coio/introspect.hpp) reads the slot too: while a hook is
+// attached, the chain is suspended in the awaiter `ctx`, which `describe`
+// (optional, given with the hook) prints ("sleep 1.20 s left", "read_chunk
+// fd 7"); m_top is the chain's innermost task<T> frame (task::awaiter and the
+// final awaiter keep it, with task_promise_base::m_parent leading back out)
+// and m_root the task (create_task's root) the chain belongs to. None of this
+// costs more than a store when attaching and awaiting.
 #pragma once
 
 #include <cstdint>
 
 namespace coio::detail {
 
+struct task_promise_base;
+class root_base;
+class await_printer;
+
 class cancel_slot {
 public:
     using hook_fn = void (*)(void* ctx) noexcept;
+    // Prints what the awaiter `ctx` waits for (lib/introspect.cpp calls it).
+    using describe_fn = void (*)(const void* ctx, await_printer& out);
 
     cancel_slot() = default;
     cancel_slot(const cancel_slot&) = delete;
@@ -41,9 +55,10 @@ public:
     // Task.cancelling()).
     [[nodiscard]] std::uint32_t cancelling() const noexcept { return m_cancelling; }
 
-    void attach(hook_fn fn, void* ctx) noexcept {
+    void attach(hook_fn fn, void* ctx, describe_fn describe = nullptr) noexcept {
         m_hook = fn;
         m_ctx = ctx;
+        m_describe = describe;
     }
     void detach() noexcept { m_hook = nullptr; }
 
@@ -76,9 +91,18 @@ public:
         return m_cancelling;
     }
 
+    // Introspection: the awaiter the chain is suspended in (null if none).
+    [[nodiscard]] bool suspended() const noexcept { return m_hook != nullptr; }
+    [[nodiscard]] describe_fn describer() const noexcept { return m_describe; }
+    [[nodiscard]] const void* context() const noexcept { return m_ctx; }
+
+    task_promise_base* m_top = nullptr; // the chain's innermost task; null: its start
+    root_base* m_root = nullptr;        // the task (create_task's root) it runs in
+
 private:
     hook_fn m_hook = nullptr;
     void* m_ctx = nullptr;
+    describe_fn m_describe = nullptr;
     std::uint32_t m_cancelling = 0;
     bool m_requested = false;
 };

@@ -123,7 +123,9 @@ protected:
     [[nodiscard]] bool ready() const noexcept { return m_count == 0; }
 
     // Returns false when the parent must not suspend (cancel already pending).
-    bool start(std::coroutine_handle<> parent, loop_core* loop, cancel_slot* parent_slot) noexcept;
+    // `describe` names the await for dump_tasks (gather's own by default).
+    bool start(std::coroutine_handle<> parent, loop_core* loop, cancel_slot* parent_slot,
+               cancel_slot::describe_fn describe = &describe_gather) noexcept;
     // Throws cancelled_error if the gather itself was cancelled, else (when
     // constructed with rethrow) the first child exception.
     void finish();
@@ -135,6 +137,9 @@ protected:
     cancel_slot* m_parent_slot = nullptr;
     bool m_rethrow;
     bool m_cancelled = false;
+
+    // "gather of 3" and each child's chain (lib/introspect.cpp).
+    static void describe_gather(const void* self, await_printer& out);
 
 private:
     static void on_cancel(void* self) noexcept;

@@ -24,6 +24,27 @@ struct promise_base {
     cancel_slot* m_slot = nullptr;
 };
 
+// The name of the function whose coroutine a task_promise belongs to: the
+// promise's default argument is evaluated in the coroutine, so
+// __builtin_FUNCTION() names it (g++ and clang). A type nothing converts to,
+// so no coroutine parameter is ever taken for it.
+struct function_name {
+    explicit constexpr function_name(const char* n) noexcept : m_name(n) {}
+    const char* m_name;
+};
+
+// What task<T>'s promise adds, for introspection (coio/introspect.hpp): the
+// task awaiting this one (null if a root or a gather child awaits it: the
+// chain's start) - set by task::awaiter, which makes this frame its chain's
+// innermost (cancel_slot::m_top); the final awaiter hands that back to
+// m_parent - and the coroutine function's name. A chain's frames between its
+// start and its innermost are all tasks, so only they carry these.
+struct task_promise_base : promise_base {
+    explicit task_promise_base(function_name fn) noexcept : m_function(fn.m_name) {}
+    task_promise_base* m_parent = nullptr;
+    const char* m_function;
+};
+
 template <class P>
 inline constexpr bool is_coio_promise = std::is_base_of_v<promise_base, P>;
 
@@ -52,6 +73,11 @@ struct final_awaiter {
     template <class P>
     static std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
         promise_base& p = h.promise();
+        if constexpr (std::is_base_of_v<task_promise_base, P>) {
+            if (p.m_slot != nullptr) {
+                p.m_slot->m_top = h.promise().m_parent; // the awaiting one is innermost again
+            }
+        }
         if (!p.m_continuation) {
             return std::noop_coroutine();
         }

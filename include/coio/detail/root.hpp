@@ -36,6 +36,10 @@ struct task_waiter {
 
 class root_base : public promise_base {
 public:
+    root_base() noexcept { m_own_slot.m_root = this; } // introspection: current_task
+    root_base(const root_base&) = delete;
+    root_base& operator=(const root_base&) = delete;
+
     static std::suspend_always initial_suspend() noexcept { return {}; }
     void unhandled_exception() noexcept { m_exception = std::current_exception(); }
 

@@ -92,6 +92,7 @@ private:
     friend class coio::task_group;
     bool suspend(std::coroutine_handle<> h, loop_core* loop, cancel_slot* slot);
     static void on_cancel(void* self) noexcept;
+    static void describe(const void* self, await_printer& out); // lib/introspect.cpp
 
     task_group* m_group;
     std::coroutine_handle<> m_handle;
