@@ -4,8 +4,8 @@
 
 namespace coio::detail {
 
-bool gather_core::start(std::coroutine_handle<> parent, loop_core* loop,
-                        cancel_slot* parent_slot, cancel_slot::describe_fn describe) noexcept {
+bool gather_core::start(std::coroutine_handle<> parent, loop_core* loop, cancel_slot* parent_slot,
+                        cancel_slot::describe_fn describe) noexcept {
     m_parent_slot = parent_slot;
     if (parent_slot != nullptr && parent_slot->requested()) {
         m_cancelled = true; // children never start; their frames are just destroyed

@@ -1,8 +1,8 @@
 // lib/introspect.cpp - all_tasks, format_tasks / dump_tasks (introspect.hpp)
 // and the describe functions of coio's awaiters (detail/await_printer.hpp).
 //
-// A task's chain is read from its cancel slot: m_top is the innermost
-// task frame, task_promise_base::m_parent leads out to its start; while an
+// A task's chain is read from its cancel slot: top() is the innermost task
+// frame, each frame's m_continuation leads out, depth() times; while an
 // await is suspended its hook is attached with a describe function. Nothing
 // here changes any of it.
 #include "loop_impl.hpp"
@@ -27,6 +27,12 @@
 
 namespace coio {
 namespace detail {
+
+const task_promise_base& task_promise_of(const void* frame) noexcept {
+    using handle = std::coroutine_handle<task_promise<void>>;
+    static_assert(alignof(task_promise<void>) <= k_task_promise_max_align);
+    return handle::from_address(const_cast<void*>(frame)).promise();
+}
 
 // A coroutine function's name without template arguments: g++'s
 // __builtin_FUNCTION() has them ("gather<coio::task<int> >"), clang's not.
@@ -59,11 +65,11 @@ struct dump_writer {
         out.append(static_cast<std::size_t>(depth) * 4, ' ');
         out += label;
         std::vector<const char*> names;
-        for (const task_promise_base* p = slot.m_top; p != nullptr; p = p->m_parent) {
-            names.push_back(p->m_function);
-            if (names.size() > 1000) {
-                break; // a chain this deep is a bug elsewhere; keep the dump finite
-            }
+        const void* frame = slot.top();
+        for (std::uint32_t i = 0; i < slot.depth(); ++i) {
+            const task_promise_base& p = task_promise_of(frame);
+            names.push_back(p.m_function);
+            frame = p.m_continuation.address();
         }
         for (auto it = names.rbegin(); it != names.rend(); ++it) {
             out += short_name(*it);
@@ -273,8 +279,7 @@ std::vector<task_ref> all_tasks() {
 
 std::string format_tasks() {
     event_loop& loop = event_loop::running();
-    const std::vector<detail::root_base*> roots =
-        detail::live_roots(*detail::core_of(loop).m_impl);
+    const std::vector<detail::root_base*> roots = detail::live_roots(*detail::core_of(loop).m_impl);
     detail::dump_writer w;
     w.out = std::to_string(roots.size()) + (roots.size() == 1 ? " task" : " tasks") + " on the " +
             std::string(loop.backend_name()) + " loop\n";

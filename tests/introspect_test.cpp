@@ -192,10 +192,9 @@ coio::task<> chains_in_the_dump() {
     for (auto* h : {&sleeper, &gatherer, &reader, &timed, &follower, &holder, &wanter}) {
         h->cancel();
     }
-    auto all = co_await coio::gather(coio::return_exceptions, std::move(sleeper),
-                                     std::move(waiter), std::move(gatherer), std::move(reader),
-                                     std::move(timed), std::move(follower), std::move(holder),
-                                     std::move(wanter));
+    auto all = co_await coio::gather(coio::return_exceptions, std::move(sleeper), std::move(waiter),
+                                     std::move(gatherer), std::move(reader), std::move(timed),
+                                     std::move(follower), std::move(holder), std::move(wanter));
     (void)all;
     ::close(sp[1]);
 }

@@ -78,7 +78,7 @@ public:
     [[nodiscard]] std::uint64_t id() const noexcept { return root().m_id; }
     [[nodiscard]] std::string_view name() const { return root().name(); }
     // Rename the task (asyncio's Task.set_name); empty gives "task-<id>" back.
-    void set_name(std::string name) { root().m_name = std::move(name); }
+    void set_name(std::string name) { root().set_name(std::move(name)); }
     [[nodiscard]] bool done() const noexcept { return root().m_done; }
     [[nodiscard]] bool cancelled() const noexcept { return root().cancelled(); }
     // As task_handle::cancel: false if the task is done already.

@@ -110,16 +110,15 @@ public:
 
         template <class P>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> caller) noexcept {
+            static_assert(alignof(promise_type) <= detail::k_task_promise_max_align,
+                          "coio: a task's result type may be aligned to at most 16 bytes");
             promise_type& p = m_h.promise();
             p.m_continuation = caller;
             if constexpr (detail::is_coio_promise<P>) {
                 p.m_loop = caller.promise().m_loop;
                 p.m_slot = caller.promise().m_slot;
-                if constexpr (std::is_base_of_v<detail::task_promise_base, P>) {
-                    p.m_parent = &caller.promise();
-                }
                 if (p.m_slot != nullptr) {
-                    p.m_slot->m_top = &p; // introspection: the chain's innermost
+                    p.m_slot->enter_task(m_h.address()); // introspection: the chain's innermost
                 }
                 return detail::transfer(p.m_loop, m_h);
             } else {

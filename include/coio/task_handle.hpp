@@ -53,7 +53,7 @@ public:
     [[nodiscard]] bool cancelled() const noexcept { return p().cancelled(); }
     [[nodiscard]] std::string_view name() const { return p().name(); }
     // Rename the task (asyncio's Task.set_name); empty gives "task-<id>" back.
-    void set_name(std::string name) { p().m_name = std::move(name); }
+    void set_name(std::string name) { p().set_name(std::move(name)); }
     [[nodiscard]] std::uint64_t id() const noexcept { return p().m_id; }
 
     // Ask the task to stop: its current or next co_await throws

@@ -25,17 +25,17 @@
 // Introspection (coio/introspect.hpp) reads the slot too: while a hook is
 // attached, the chain is suspended in the awaiter `ctx`, which `describe`
 // (optional, given with the hook) prints ("sleep 1.20 s left", "read_chunk
-// fd 7"); m_top is the chain's innermost task<T> frame (task::awaiter and the
-// final awaiter keep it, with task_promise_base::m_parent leading back out)
-// and m_root the task (create_task's root) the chain belongs to. None of this
-// costs more than a store when attaching and awaiting.
+// fd 7"); m_top is the chain's innermost task<T> frame and m_depth the number
+// of task frames from it out to the chain's start (task::awaiter and the final
+// awaiter keep both; promise.hpp says how a dump walks them), and m_root the
+// task (create_task's root) the chain belongs to. None of this costs more than
+// a store or two when attaching and awaiting.
 #pragma once
 
 #include <cstdint>
 
 namespace coio::detail {
 
-struct task_promise_base;
 class root_base;
 class await_printer;
 
@@ -96,14 +96,30 @@ public:
     [[nodiscard]] describe_fn describer() const noexcept { return m_describe; }
     [[nodiscard]] const void* context() const noexcept { return m_ctx; }
 
-    task_promise_base* m_top = nullptr; // the chain's innermost task; null: its start
-    root_base* m_root = nullptr;        // the task (create_task's root) it runs in
+    // A task<T> frame of this chain is awaited (enter) or has finished
+    // (leave; `continuation` is the frame that awaited it).
+    void enter_task(void* frame) noexcept {
+        m_top = frame;
+        ++m_depth;
+    }
+    void leave_task(void* continuation) noexcept {
+        m_top = continuation;
+        --m_depth;
+    }
+    // The innermost task frame and how many task frames the chain holds (0:
+    // none started yet, or all finished; m_top is then meaningless).
+    [[nodiscard]] const void* top() const noexcept { return m_top; }
+    [[nodiscard]] std::uint16_t depth() const noexcept { return m_depth; }
+
+    root_base* m_root = nullptr; // the task (create_task's root) it runs in
 
 private:
     hook_fn m_hook = nullptr;
     void* m_ctx = nullptr;
     describe_fn m_describe = nullptr;
+    void* m_top = nullptr;
     std::uint32_t m_cancelling = 0;
+    std::uint16_t m_depth = 0; // wraps only past 65535 nested tasks: a dump then shows fewer
     bool m_requested = false;
 };
 

@@ -34,16 +34,26 @@ struct function_name {
 };
 
 // What task<T>'s promise adds, for introspection (coio/introspect.hpp): the
-// task awaiting this one (null if a root or a gather child awaits it: the
-// chain's start) - set by task::awaiter, which makes this frame its chain's
-// innermost (cancel_slot::m_top); the final awaiter hands that back to
-// m_parent - and the coroutine function's name. A chain's frames between its
-// start and its innermost are all tasks, so only they carry these.
+// coroutine function's name - one pointer per frame. The rest of a chain's
+// picture lives in its cancel slot (m_top, m_depth): task::awaiter makes the
+// awaited frame the chain's innermost and counts it, the final awaiter hands
+// that back to the continuation. The frames between the innermost and the
+// chain's start are all tasks, each awaited by the next one out, so a dump
+// walks m_continuation outwards m_depth times and reads each promise at the
+// frame's fixed promise offset (task_promise_of below).
 struct task_promise_base : promise_base {
     explicit task_promise_base(function_name fn) noexcept : m_function(fn.m_name) {}
-    task_promise_base* m_parent = nullptr;
     const char* m_function;
 };
+
+// The promise of a suspended task<T> frame at `frame` (any T). g++ and clang
+// lay a coroutine frame out as {resume fn, destroy fn, promise, ...}, the
+// promise at the two pointers rounded up to its alignment;
+// coroutine_handle<P>::from_address(frame).promise() applies that rule with
+// P's alignment, so it is right for every task_promise<T> whose alignment is
+// at most two pointers' - task_promise<T> static_asserts that.
+inline constexpr std::size_t k_task_promise_max_align = 2 * sizeof(void*);
+const task_promise_base& task_promise_of(const void* frame) noexcept;
 
 template <class P>
 inline constexpr bool is_coio_promise = std::is_base_of_v<promise_base, P>;
@@ -75,7 +85,8 @@ struct final_awaiter {
         promise_base& p = h.promise();
         if constexpr (std::is_base_of_v<task_promise_base, P>) {
             if (p.m_slot != nullptr) {
-                p.m_slot->m_top = h.promise().m_parent; // the awaiting one is innermost again
+                p.m_slot->leave_task(
+                    p.m_continuation.address()); // the awaiting one is innermost again
             }
         }
         if (!p.m_continuation) {

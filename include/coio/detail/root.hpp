@@ -62,7 +62,10 @@ public:
         }
         return *m_name;
     }
-    void set_name(std::string name) { m_name = std::make_unique<std::string>(std::move(name)); }
+    // An empty name gives the default back.
+    void set_name(std::string name) {
+        m_name = name.empty() ? nullptr : std::make_unique<std::string>(std::move(name));
+    }
 
     cancel_slot m_own_slot;
     event_loop* m_owner = nullptr; // null once the loop is gone
