@@ -10,7 +10,10 @@
 #include <coio/detail/await_printer.hpp>
 #include <coio/detail/gather_state.hpp>
 #include <coio/detail/io_awaiter.hpp>
+#include <coio/detail/race_state.hpp>
+#include <coio/detail/remote_waiter.hpp>
 #include <coio/detail/timeout_state.hpp>
+#include <coio/detail/wait_state.hpp>
 #include <coio/detail/waiter_list.hpp>
 #include <coio/event_loop.hpp>
 #include <coio/introspect.hpp>
@@ -201,7 +204,7 @@ void sync_phrase::queue_put(const void* /*waiter*/, await_printer& out) {
 namespace {
 // The children of a gather (or of wait_for, its one child), each labelled.
 void describe_children(const std::unique_ptr<gather_child[]>& children,
-                       const std::unique_ptr<cancel_slot[]>& slots, std::size_t n,
+                       const std::unique_ptr<child_slot[]>& slots, std::size_t n,
                        await_printer& out) {
     for (std::size_t i = 0; i < n; ++i) {
         const std::string label = "[" + std::to_string(i) + "] ";
@@ -231,6 +234,40 @@ void timeout_core::describe_timeout(const void* self, await_printer& out) {
     describe_children(t->m_children, t->m_slots, 1, out);
 }
 
+void race_core::describe_race(const void* self, await_printer& out) {
+    // Attached with the gather_core base as its context (gather.cpp).
+    const auto* g = static_cast<const race_core*>(static_cast<const gather_core*>(self));
+    out.text("race of ");
+    out.number(g->m_count);
+    describe_children(g->m_children, g->m_slots, g->m_count, out);
+}
+
+void wait_core::describe(const void* self, await_printer& out) {
+    const auto* w = static_cast<const wait_core*>(self);
+    out.text("wait, ");
+    out.number(w->m_done);
+    out.text(" of ");
+    out.number(w->m_roots.size());
+    out.text(" done");
+}
+
+void completion_queue::describe(const void* self, await_printer& out) {
+    const auto* q = static_cast<const completion_queue*>(self);
+    out.text("as_completed, ");
+    out.number(q->m_remaining);
+    out.text(" not handed out");
+}
+
+void remote_waiter::channel_send_phrase(const void* /*self*/, await_printer& out) {
+    out.text("channel send (full)");
+}
+void remote_waiter::channel_recv_phrase(const void* /*self*/, await_printer& out) {
+    out.text("channel recv");
+}
+void remote_waiter::future_phrase(const void* /*self*/, await_printer& out) {
+    out.text("concurrent future wait");
+}
+
 void group_wait_awaiter::describe(const void* self, await_printer& out) {
     const auto* w = static_cast<const group_wait_awaiter*>(self);
     out.text("task_group wait");
@@ -256,10 +293,10 @@ std::vector<root_base*> live_roots(const loop_impl& im) {
 }
 
 const char* state_of(const root_base& r) noexcept {
-    if (r.m_own_slot.suspended()) {
+    if (r.own_slot().suspended()) {
         return "waiting";
     }
-    if (r.m_own_slot.requested()) {
+    if (r.own_slot().requested()) {
         return "cancel requested";
     }
     return "ready or running";
@@ -286,7 +323,7 @@ std::string format_tasks() {
     for (detail::root_base* r : roots) {
         const std::string label = "task #" + std::to_string(r->m_id) + " '" + r->name() + "' (" +
                                   detail::state_of(*r) + "): ";
-        w.chain(r->m_own_slot, label);
+        w.chain(r->own_slot(), label);
     }
     return std::move(w.out);
 }

@@ -86,7 +86,7 @@ public:
         if (root().m_done) {
             return false;
         }
-        root().m_own_slot.request();
+        root().own_slot().request();
         return true;
     }
 
@@ -109,8 +109,8 @@ public:
         return false; // never suspends
     }
     [[nodiscard]] task_ref await_resume() const noexcept {
-        return m_slot != nullptr && m_slot->m_root != nullptr ? task_ref(*m_slot->m_root)
-                                                              : task_ref();
+        root_base* r = root_of(m_slot);
+        return r != nullptr ? task_ref(*r) : task_ref();
     }
 
 private:

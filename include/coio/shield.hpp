@@ -71,7 +71,7 @@ public:
             detail::link_waiter(*m_root, m_waiter);
             m_linked = true;
             if (m_slot != nullptr) {
-                m_slot->attach(&on_cancel, this, &describe);
+                m_slot->attach(detail::hook_of<&on_cancel, &describe>, this);
             }
             return true;
         }

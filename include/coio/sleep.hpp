@@ -50,7 +50,7 @@ public:
         m_timer.m_fire = &on_fire;
         m_timer.m_ctx = this;
         m_loop->add_timer(m_timer);
-        m_cancel.listen(&on_cancel, this, &describe);
+        m_cancel.listen(hook_of<&on_cancel, &describe>, this);
         return true;
     }
 

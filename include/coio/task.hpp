@@ -147,6 +147,9 @@ private:
     }
     void destroy() noexcept {
         if (m_h) {
+            if (!m_h.promise().m_continuation) [[unlikely]] {
+                detail::never_awaited(m_h.promise().m_function); // debug mode warns
+            }
             m_h.destroy();
         }
     }

@@ -62,13 +62,13 @@ public:
         if (p().m_done) {
             return false;
         }
-        p().m_own_slot.request();
+        p().own_slot().request();
         return true;
     }
     // Pending cancel requests (asyncio Task.cancelling()).
-    [[nodiscard]] std::uint32_t cancelling() const noexcept { return p().m_own_slot.cancelling(); }
+    [[nodiscard]] std::uint32_t cancelling() const noexcept { return p().own_slot().cancelling(); }
     // Withdraw one cancel request; returns how many remain (asyncio Task.uncancel()).
-    std::uint32_t uncancel() noexcept { return p().m_own_slot.uncancel(); }
+    std::uint32_t uncancel() noexcept { return p().own_slot().uncancel(); }
 
     // The exception the task ended with (null if it returned normally).
     // Throws std::logic_error if it has not finished.
@@ -115,12 +115,12 @@ public:
             if (m_slot != nullptr && m_slot->requested()) {
                 // Awaiting a task forwards our cancellation to it (asyncio
                 // does the same); we still wait for it to finish.
-                r.m_own_slot.request();
+                r.own_slot().request();
             }
             m_waiter.m_handle = caller;
             detail::link_waiter(r, m_waiter);
             if (m_slot != nullptr) {
-                m_slot->attach(&on_cancel, this, &describe);
+                m_slot->attach(detail::hook_of<&on_cancel, &describe>, this);
             }
             return true;
         }
@@ -153,7 +153,7 @@ public:
 
         static void on_cancel(void* self) noexcept {
             auto* a = static_cast<awaiter*>(self);
-            a->m_h.promise().m_own_slot.request();
+            a->m_h.promise().own_slot().request();
         }
         static void describe(const void* self, detail::await_printer& out) {
             out.task(static_cast<const awaiter*>(self)->m_h.promise());

@@ -104,7 +104,7 @@ public:
         // leaves nothing for run() to wait for. The job's completion runs on
         // this thread, later, so it cannot come before the count.
         core_of(loop).external_begin();
-        m_cancel.listen(&on_cancel, this, &describe);
+        m_cancel.listen(hook_of<&on_cancel, &describe>, this);
         return true;
     }
 

@@ -74,7 +74,7 @@ public:
             return true;
         }
         if (m_slot != nullptr) {
-            m_slot->attach(&on_cancel, this, &describe);
+            m_slot->attach(hook_of<&on_cancel, &describe>, this);
         }
         return true;
     }

@@ -55,6 +55,10 @@ struct task_promise_base : promise_base {
 inline constexpr std::size_t k_task_promise_max_align = 2 * sizeof(void*);
 const task_promise_base& task_promise_of(const void* frame) noexcept;
 
+// A task<T> of coroutine `function` is destroyed without ever having been
+// awaited: the running loop, in debug mode, reports it (lib/debug_mode.cpp).
+void never_awaited(const char* function) noexcept;
+
 template <class P>
 inline constexpr bool is_coio_promise = std::is_base_of_v<promise_base, P>;
 

@@ -47,8 +47,8 @@ struct group_node {
 template <class T>
 task<T> run_in_group(task<T> t, std::unique_ptr<group_node> n) {
     result<T> r;
-    if (n->m_root->m_own_slot.requested()) {
-        n->m_root->m_own_slot.consume();
+    if (n->m_root->own_slot().requested()) {
+        n->m_root->own_slot().consume();
         r.set_exception(std::make_exception_ptr(cancelled_error{}));
     } else {
         try {

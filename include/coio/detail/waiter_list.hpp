@@ -108,10 +108,9 @@ public:
     // From await_suspend: park `w` at the back. Returns false - do not
     // suspend; outcome() is cancelled - if a cancel is already pending.
     // An uncancellable park ignores the task's cancel slot altogether.
-    // `describe` names the wait for dump_tasks ("event wait").
-    template <class P>
-    bool park(sync_waiter& w, std::coroutine_handle<P> h, bool cancellable = true,
-              cancel_slot::describe_fn describe = nullptr) {
+    // `Describe` names the wait for dump_tasks ("event wait", sync_phrase).
+    template <cancel_slot::describe_fn Describe, class P>
+    bool park(sync_waiter& w, std::coroutine_handle<P> h, bool cancellable = true) {
         w.m_slot = cancellable ? slot_of(h) : nullptr;
         if (w.m_slot != nullptr && w.m_slot->requested()) {
             w.m_state = sync_waiter::state::cancelled;
@@ -122,7 +121,7 @@ public:
         w.m_handle = h;
         push_back(w);
         if (w.m_slot != nullptr) {
-            w.m_slot->attach(&on_cancel, &w, describe);
+            w.m_slot->attach(hook_of<&on_cancel, Describe>, &w);
         }
         return true;
     }
