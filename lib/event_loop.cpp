@@ -54,6 +54,7 @@ event_loop::event_loop(std::string_view backend)
     : m_core(*this), m_impl(std::make_unique<detail::loop_impl>(*this, m_core)) {
     m_core.m_impl = m_impl.get();
     m_impl->m_backend = detail::make_backend(backend, *m_impl);
+    m_impl->m_debug = detail::debug_from_env();
 }
 
 event_loop::~event_loop() {
@@ -247,7 +248,11 @@ bool event_loop::run_once(const detail::root_base* main) {
         }
         if (h) {
             m_core.reset_guards();
-            h.resume();
+            if (im.m_debug) [[unlikely]] {
+                im.debug_resume(h); // times the step
+            } else {
+                h.resume();
+            }
         }
     }
     // 5. Reap detached tasks that finished: report exceptions, free frames.
@@ -263,6 +268,9 @@ void event_loop::on_root_finished(detail::root_base& r) noexcept {
     detail::loop_impl& im = *m_impl;
     r.m_done = true;
     --im.m_tasks;
+    if (im.m_debug) {
+        im.m_step_finished = &r; // debug mode names a slow step that ended its task
+    }
     for (detail::task_waiter* w = std::exchange(r.m_waiters, nullptr); w != nullptr;
          w = w->m_next) {
         m_core.post(w->m_handle);
@@ -416,7 +424,7 @@ void loop_core::spawn(root_base& r) {
     loop_impl& im = *m_impl;
     r.m_owner = m_owner;
     r.m_loop = this;
-    r.m_slot = &r.m_own_slot;
+    r.m_slot = &r.own_slot();
     r.m_id = ++im.m_next_id;
     im.link(r);
     ++im.m_tasks;
@@ -448,6 +456,9 @@ void loop_impl::unlink(root_base& r) noexcept {
 
 void loop_impl::destroy_root(root_base& r) noexcept {
     unlink(r);
+    if (m_step_finished == &r) {
+        m_step_finished = nullptr;
+    }
     if (r.m_exception && !r.m_retrieved && !r.cancelled()) {
         std::string msg = "task '" + r.name() +
                           "' raised an exception nobody retrieved: " + describe(r.m_exception);
@@ -460,7 +471,7 @@ std::size_t loop_impl::cancel_all() noexcept {
     std::size_t n = 0;
     for (root_base* r = m_roots; r != nullptr; r = r->m_next) {
         if (!r->m_done) {
-            r->m_own_slot.request();
+            r->own_slot().request();
             ++n;
         }
     }
@@ -504,7 +515,11 @@ void loop_impl::run_callbacks() {
         std::function<void()> f = std::move(m_callbacks.front());
         m_callbacks.pop_front();
         try {
-            f();
+            if (m_debug) [[unlikely]] {
+                debug_call(f); // times the callback
+            } else {
+                f();
+            }
         } catch (...) {
             std::string msg = "callback raised: " + describe(std::current_exception());
             m_loop.call_exception_handler({msg, {}, std::current_exception()});

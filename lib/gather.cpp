@@ -1,11 +1,12 @@
 // lib/gather.cpp - the non-template half of gather (gather_state.hpp).
 #include <coio/cancel.hpp>
 #include <coio/detail/gather_state.hpp>
+#include <coio/detail/root.hpp>
 
 namespace coio::detail {
 
-bool gather_core::start(std::coroutine_handle<> parent, loop_core* loop,
-                        cancel_slot* parent_slot) noexcept {
+bool gather_core::start(std::coroutine_handle<> parent, loop_core* loop, cancel_slot* parent_slot,
+                        const cancel_hook& hook) noexcept {
     m_parent_slot = parent_slot;
     if (parent_slot != nullptr && parent_slot->requested()) {
         m_cancelled = true; // children never start; their frames are just destroyed
@@ -19,10 +20,11 @@ bool gather_core::start(std::coroutine_handle<> parent, loop_core* loop,
         p.m_loop = loop;
         p.m_slot = &m_slots[i];
         p.m_counter = &m_counter;
+        m_slots[i].m_root = root_of(parent_slot);
         loop->post(m_children[i].m_h);
     }
     if (parent_slot != nullptr) {
-        parent_slot->attach(&on_cancel, this);
+        parent_slot->attach(hook, this);
     }
     return true;
 }

@@ -8,6 +8,8 @@
 #include <coio/event_loop.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -80,6 +82,16 @@ struct loop_impl final : completion_sink {
     std::uint64_t m_next_id = 0;
     std::uint64_t m_iterations = 0;
     std::function<void(const exception_context&)> m_handler;
+
+    // Debug mode (lib/debug_mode.cpp).
+    void debug_resume(std::coroutine_handle<> h);
+    void debug_call(std::function<void()>& f);
+    bool m_debug = false;
+    std::chrono::nanoseconds m_slow{std::chrono::milliseconds(100)};
+    root_base* m_step_finished = nullptr; // debug: a root that finished in this step
 };
+
+// COIO_DEBUG is set to something other than "" or "0".
+bool debug_from_env() noexcept;
 
 } // namespace coio::detail

@@ -13,7 +13,7 @@ race_core::race_core(std::size_t n) : gather_core(n, false) {
 }
 
 bool race_core::begin(std::coroutine_handle<> parent, loop_core* loop, cancel_slot* parent_slot) {
-    return start(parent, &core_or_running(loop), parent_slot);
+    return start(parent, &core_or_running(loop), parent_slot, hook_for<&describe_race>());
 }
 
 void race_core::child_done(std::size_t index) noexcept {

@@ -37,7 +37,7 @@ task_group::~task_group() {
         detail::group_node& n = *m_head;
         detail::root_base& r = *n.m_root;
         unlink(n);
-        r.m_own_slot.request();
+        r.own_slot().request();
     }
     if (m_body_error) {
         m_errors.push_back(m_body_error);
@@ -75,7 +75,7 @@ void task_group::adopt(detail::group_node& n, detail::root_base& r) noexcept {
     m_head = &n;
     ++m_running;
     if (m_aborting) {
-        r.m_own_slot.request(); // run_in_group sees it before running the body
+        r.own_slot().request(); // run_in_group sees it before running the body
     }
 }
 
@@ -109,7 +109,7 @@ void task_group::abort() noexcept {
     m_aborting = true;
     // Hooks only post, so no child finishes (and unlinks) during this loop.
     for (detail::group_node* n = m_head; n != nullptr; n = n->m_next) {
-        n->m_root->m_own_slot.request();
+        n->m_root->own_slot().request();
     }
     if (m_body_slot != nullptr) {
         m_body_slot->request();
@@ -155,7 +155,7 @@ bool group_wait_awaiter::suspend(std::coroutine_handle<> h, loop_core* loop, can
     }
     g.m_waiter = this;
     if (slot != nullptr && !m_cancelled) {
-        slot->attach(&on_cancel, this);
+        slot->attach(detail::hook_of<&on_cancel, &describe>, this);
     }
     return true;
 }

@@ -63,7 +63,7 @@ bool request_cancel(const std::shared_ptr<future_state_base>& st) {
     st->m_cancel_requested.store(true, std::memory_order_release);
     st->m_loop->call_soon_threadsafe([st] {
         if (st->m_root != nullptr) {
-            st->m_root->m_own_slot.request();
+            st->m_root->own_slot().request();
         }
     });
     return true;

@@ -29,7 +29,8 @@ bool timeout_core::begin(std::coroutine_handle<> parent, loop_core* loop,
     }
     m_event_loop = &core_or_running(loop);
     if (parent_slot != nullptr && parent_slot->requested()) {
-        return start(parent, m_event_loop, parent_slot); // false: the child never starts
+        return start(parent, m_event_loop, parent_slot,
+                     hook_for<&describe_timeout>()); // false: never starts
     }
     // The timer first: if adding it throws, nothing has started yet.
     if (m_timer.m_deadline != time_point::max()) {
@@ -38,7 +39,7 @@ bool timeout_core::begin(std::coroutine_handle<> parent, loop_core* loop,
     if (m_state != nullptr) {
         m_state->m_active = this;
     }
-    return start(parent, m_event_loop, parent_slot);
+    return start(parent, m_event_loop, parent_slot, hook_for<&describe_timeout>());
 }
 
 void timeout_core::stop() noexcept {

@@ -74,7 +74,7 @@ bool wait_core::suspend(std::coroutine_handle<> h, loop_core* loop, cancel_slot*
     }
     m_parked = true;
     if (slot != nullptr) {
-        slot->attach(&on_cancel, this);
+        slot->attach(hook_of<&on_cancel, &describe>, this);
     }
     return true;
 }
@@ -173,7 +173,7 @@ bool completion_queue::suspend(std::coroutine_handle<> h, loop_core* loop, cance
     }
     m_parked = true;
     if (slot != nullptr) {
-        slot->attach(&on_cancel, this);
+        slot->attach(hook_of<&on_cancel, &describe>, this);
     }
     return true;
 }

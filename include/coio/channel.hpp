@@ -95,7 +95,8 @@ public:
                 m_immediate = true;
                 return false;
             }
-            m_wait.listen();
+            m_wait.listen(
+                detail::remote_waiter::hook_for<&detail::remote_waiter::channel_send_phrase>());
             return true;
         }
         // True: sent. False: the channel is closed (nothing was sent).
@@ -178,7 +179,8 @@ public:
                 m_immediate = true;
                 return false;
             }
-            m_wait.listen();
+            m_wait.listen(
+                detail::remote_waiter::hook_for<&detail::remote_waiter::channel_recv_phrase>());
             return true;
         }
         // The next value, or nullopt at the end. Throws cancelled_error if

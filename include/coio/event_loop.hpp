@@ -149,6 +149,21 @@ public:
     void set_exception_handler(std::function<void(const exception_context&)> handler);
     void call_exception_handler(const exception_context& ctx) noexcept;
 
+    // Debug mode (asyncio's loop.set_debug, PYTHONASYNCIODEBUG): on if the
+    // environment has COIO_DEBUG set (to anything but "" or "0") when the
+    // loop is made, or after set_debug(true). The loop then reports through
+    // the exception handler (with no exception attached): every callback and
+    // every task step (one resume from the ready queue) that holds the loop
+    // for slow_callback_duration() or longer (100 ms unless set), with the
+    // task's id, name and innermost coroutine where it can tell; and every
+    // task<T> destroyed without ever having been awaited - also one whose
+    // await was cancelled before it could start it (gather, wait_for, race).
+    // Off, it costs a predictable branch per step.
+    void set_debug(bool on) noexcept;
+    [[nodiscard]] bool debug() const noexcept;
+    void set_slow_callback_duration(std::chrono::nanoseconds d) noexcept;
+    [[nodiscard]] std::chrono::nanoseconds slow_callback_duration() const noexcept;
+
     // Called by root_finished / root_release (detail).
     void on_root_finished(detail::root_base& r) noexcept;
     void on_root_released(detail::root_base& r) noexcept;

@@ -71,7 +71,7 @@ public:
             detail::link_waiter(*m_root, m_waiter);
             m_linked = true;
             if (m_slot != nullptr) {
-                m_slot->attach(&on_cancel, this);
+                m_slot->attach(detail::hook_of<&on_cancel, &describe>, this);
             }
             return true;
         }
@@ -115,6 +115,10 @@ public:
             a->m_linked = false;
             a->m_cancelled = true;
             a->m_loop->post(a->m_waiter.m_handle);
+        }
+        static void describe(const void* self, detail::await_printer& out) {
+            out.text("shield of ");
+            out.task(*static_cast<const awaiter*>(self)->m_root);
         }
 
         root_type* m_root;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <coio/cancel.hpp>
+#include <coio/detail/await_printer.hpp>
 #include <coio/detail/cancel_listener.hpp>
 #include <coio/detail/promise.hpp>
 #include <coio/detail/timer.hpp>
@@ -49,7 +50,7 @@ public:
         m_timer.m_fire = &on_fire;
         m_timer.m_ctx = this;
         m_loop->add_timer(m_timer);
-        m_cancel.listen(&on_cancel, this);
+        m_cancel.listen(hook_of<&on_cancel, &describe>, this);
         return true;
     }
 
@@ -68,6 +69,13 @@ private:
         self->m_loop->remove_timer(self->m_timer);
         self->m_cancel.mark();
         self->m_loop->post(self->m_handle);
+    }
+    static void describe(const void* ctx, await_printer& out) {
+        const auto* self = static_cast<const sleep_awaiter*>(ctx);
+        const auto left = self->m_timer.m_deadline - std::chrono::steady_clock::now();
+        out.text("sleep ");
+        out.seconds(std::chrono::duration<double>(left).count());
+        out.text(" left");
     }
 
     timer_node m_timer;

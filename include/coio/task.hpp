@@ -33,8 +33,10 @@ class task;
 namespace detail {
 
 template <class T>
-class task_promise : public promise_base {
+class task_promise : public task_promise_base {
 public:
+    explicit task_promise(function_name fn = function_name(__builtin_FUNCTION())) noexcept
+        : task_promise_base(fn) {}
     task<T> get_return_object() noexcept;
     static std::suspend_always initial_suspend() noexcept { return {}; }
     static final_awaiter final_suspend() noexcept { return {}; }
@@ -57,8 +59,10 @@ private:
 };
 
 template <>
-class task_promise<void> : public promise_base {
+class task_promise<void> : public task_promise_base {
 public:
+    explicit task_promise(function_name fn = function_name(__builtin_FUNCTION())) noexcept
+        : task_promise_base(fn) {}
     task<void> get_return_object() noexcept;
     static std::suspend_always initial_suspend() noexcept { return {}; }
     static final_awaiter final_suspend() noexcept { return {}; }
@@ -106,11 +110,16 @@ public:
 
         template <class P>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> caller) noexcept {
+            static_assert(alignof(promise_type) <= detail::k_task_promise_max_align,
+                          "coio: a task's result type may be aligned to at most 16 bytes");
             promise_type& p = m_h.promise();
             p.m_continuation = caller;
             if constexpr (detail::is_coio_promise<P>) {
                 p.m_loop = caller.promise().m_loop;
                 p.m_slot = caller.promise().m_slot;
+                if (p.m_slot != nullptr) {
+                    p.m_slot->enter_task(m_h.address()); // introspection: the chain's innermost
+                }
                 return detail::transfer(p.m_loop, m_h);
             } else {
                 return m_h;
@@ -138,6 +147,9 @@ private:
     }
     void destroy() noexcept {
         if (m_h) {
+            if (!m_h.promise().m_continuation) [[unlikely]] {
+                detail::never_awaited(m_h.promise().m_function); // debug mode warns
+            }
             m_h.destroy();
         }
     }

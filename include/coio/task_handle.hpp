@@ -8,12 +8,14 @@
 // reference goes away. Cancellation is not reported.
 #pragma once
 
+#include <coio/detail/await_printer.hpp>
 #include <coio/detail/root.hpp>
 
 #include <coroutine>
 #include <cstdint>
 #include <exception>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -50,6 +52,8 @@ public:
     [[nodiscard]] bool done() const noexcept { return p().m_done; }
     [[nodiscard]] bool cancelled() const noexcept { return p().cancelled(); }
     [[nodiscard]] std::string_view name() const { return p().name(); }
+    // Rename the task (asyncio's Task.set_name); empty gives "task-<id>" back.
+    void set_name(std::string name) { p().set_name(std::move(name)); }
     [[nodiscard]] std::uint64_t id() const noexcept { return p().m_id; }
 
     // Ask the task to stop: its current or next co_await throws
@@ -58,13 +62,13 @@ public:
         if (p().m_done) {
             return false;
         }
-        p().m_own_slot.request();
+        p().own_slot().request();
         return true;
     }
     // Pending cancel requests (asyncio Task.cancelling()).
-    [[nodiscard]] std::uint32_t cancelling() const noexcept { return p().m_own_slot.cancelling(); }
+    [[nodiscard]] std::uint32_t cancelling() const noexcept { return p().own_slot().cancelling(); }
     // Withdraw one cancel request; returns how many remain (asyncio Task.uncancel()).
-    std::uint32_t uncancel() noexcept { return p().m_own_slot.uncancel(); }
+    std::uint32_t uncancel() noexcept { return p().own_slot().uncancel(); }
 
     // The exception the task ended with (null if it returned normally).
     // Throws std::logic_error if it has not finished.
@@ -111,12 +115,12 @@ public:
             if (m_slot != nullptr && m_slot->requested()) {
                 // Awaiting a task forwards our cancellation to it (asyncio
                 // does the same); we still wait for it to finish.
-                r.m_own_slot.request();
+                r.own_slot().request();
             }
             m_waiter.m_handle = caller;
             detail::link_waiter(r, m_waiter);
             if (m_slot != nullptr) {
-                m_slot->attach(&on_cancel, this);
+                m_slot->attach(detail::hook_of<&on_cancel, &describe>, this);
             }
             return true;
         }
@@ -149,7 +153,10 @@ public:
 
         static void on_cancel(void* self) noexcept {
             auto* a = static_cast<awaiter*>(self);
-            a->m_h.promise().m_own_slot.request();
+            a->m_h.promise().own_slot().request();
+        }
+        static void describe(const void* self, detail::await_printer& out) {
+            out.task(static_cast<const awaiter*>(self)->m_h.promise());
         }
     };
 

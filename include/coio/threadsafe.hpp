@@ -95,7 +95,8 @@ public:
             if (m_st->park_unless_done(m_waiter)) {
                 return false;
             }
-            m_waiter.listen();
+            m_waiter.listen(
+                detail::remote_waiter::hook_for<&detail::remote_waiter::future_phrase>());
             return true;
         }
         decltype(auto) await_resume() {

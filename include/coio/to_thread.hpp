@@ -104,7 +104,7 @@ public:
         // leaves nothing for run() to wait for. The job's completion runs on
         // this thread, later, so it cannot come before the count.
         core_of(loop).external_begin();
-        m_cancel.listen(&on_cancel, this);
+        m_cancel.listen(hook_of<&on_cancel, &describe>, this);
         return true;
     }
 
@@ -119,6 +119,9 @@ private:
         a->m_cancel.mark();
         a->m_state->m_abandoned = true; // the job's result will be dropped
         core_of(*a->m_state->m_loop).post(a->m_state->m_waiter);
+    }
+    static void describe(const void* /*self*/, await_printer& out) {
+        out.text("to_thread (a job on the thread pool)");
     }
 
     std::shared_ptr<thread_call_base<R>> m_state;

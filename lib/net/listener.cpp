@@ -46,7 +46,7 @@ public:
         m_handle = h;
         core_of(*m_state.m_loop).add_timer(m_timer);
         m_listening.m_paused = this;
-        m_cancel.listen(&on_cancel, this);
+        m_cancel.listen(hook_of<&on_cancel, &describe>, this);
         return true;
     }
     void await_resume() { m_cancel.finish(); }
@@ -76,6 +76,9 @@ private:
         }
     }
     static void on_fire(timer_node& t) noexcept { static_cast<pause_awaiter*>(t.m_ctx)->end(); }
+    static void describe(const void* /*ctx*/, await_printer& out) {
+        out.text("accept paused (at the connection limit, or out of fds)");
+    }
     static void on_cancel(void* ctx) noexcept {
         auto* self = static_cast<pause_awaiter*>(ctx);
         self->m_cancel.mark();

@@ -14,7 +14,7 @@ public:
     static bool await_ready() noexcept { return false; }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
-        return m_cond->m_waiters.park(m_waiter, h);
+        return m_cond->m_waiters.park<&detail::sync_phrase::condition_wait>(m_waiter, h);
     }
     [[nodiscard]] detail::wake await_resume() const noexcept { return m_waiter.outcome(); }
 

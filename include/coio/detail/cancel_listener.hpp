@@ -3,7 +3,7 @@
 //
 //   await_suspend:  if (m_cancel.pending(h)) return false;    // step 1
 //                   ...start the operation...;
-//                   m_cancel.listen(&on_cancel, this);         // step 2
+//                   m_cancel.listen(hook_of<&on_cancel>, this); // step 2
 //   the hook:       m_cancel.mark(); ...end the operation, post the coroutine...
 //   a result:       m_cancel.stop(); ...post the coroutine...  // before the post
 //   await_resume:   m_cancel.finish();                         // step 3: may throw
@@ -31,9 +31,10 @@ public:
         m_cancelled = m_slot != nullptr && m_slot->requested();
         return m_cancelled;
     }
-    void listen(cancel_slot::hook_fn fn, void* ctx) noexcept {
+    // `hook`: hook_of<&on_cancel, &describe> (cancel_slot.hpp).
+    void listen(const cancel_hook& hook, void* ctx) noexcept {
         if (m_slot != nullptr) {
-            m_slot->attach(fn, ctx);
+            m_slot->attach(hook, ctx);
         }
     }
     // Stop listening: the operation ended with a result.

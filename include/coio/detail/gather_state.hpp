@@ -117,24 +117,35 @@ public:
 protected:
     gather_core(std::size_t n, bool rethrow)
         : m_children(std::make_unique<gather_child[]>(n)),
-          m_slots(std::make_unique<cancel_slot[]>(n)), m_count(n), m_rethrow(rethrow) {}
+          m_slots(std::make_unique<child_slot[]>(n)), m_count(n), m_rethrow(rethrow) {}
     ~gather_core() = default;
 
     [[nodiscard]] bool ready() const noexcept { return m_count == 0; }
 
     // Returns false when the parent must not suspend (cancel already pending).
-    bool start(std::coroutine_handle<> parent, loop_core* loop, cancel_slot* parent_slot) noexcept;
+    // `hook` is hook_for<describe> (gather's own by default): how dump_tasks
+    // names the await.
+    bool start(std::coroutine_handle<> parent, loop_core* loop, cancel_slot* parent_slot,
+               const cancel_hook& hook = hook_for<&describe_gather>()) noexcept;
     // Throws cancelled_error if the gather itself was cancelled, else (when
     // constructed with rethrow) the first child exception.
     void finish();
 
     gather_counter m_counter;
     std::unique_ptr<gather_child[]> m_children;
-    std::unique_ptr<cancel_slot[]> m_slots;
+    std::unique_ptr<child_slot[]> m_slots;
     std::size_t m_count;
     cancel_slot* m_parent_slot = nullptr;
     bool m_rethrow;
     bool m_cancelled = false;
+
+    // "gather of 3" and each child's chain (lib/introspect.cpp).
+    static void describe_gather(const void* self, await_printer& out);
+    // The gather's cancel hook with another phrase (race, wait_for).
+    template <cancel_slot::describe_fn Describe>
+    static constexpr const cancel_hook& hook_for() noexcept {
+        return hook_of<&on_cancel, Describe>;
+    }
 
 private:
     static void on_cancel(void* self) noexcept;

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <coio/cancel.hpp>
+#include <coio/detail/await_printer.hpp>
 #include <coio/detail/io_op.hpp>
 #include <coio/detail/loop_core.hpp>
 #include <coio/detail/promise.hpp>
@@ -31,6 +32,9 @@
 namespace coio::detail {
 
 inline constexpr int ecanceled = static_cast<int>(std::errc::operation_canceled);
+
+// dump_tasks' phrase for an I/O operation: "read_chunk fd 7" (lib/introspect.cpp).
+void describe_io(const io_op& op, await_printer& out);
 
 class io_awaiter_base {
 public:
@@ -70,7 +74,7 @@ public:
             return true;
         }
         if (m_slot != nullptr) {
-            m_slot->attach(&on_cancel, this);
+            m_slot->attach(hook_of<&on_cancel, &describe>, this);
         }
         return true;
     }
@@ -95,6 +99,9 @@ private:
         auto* a = static_cast<io_awaiter_base*>(self);
         a->m_cancelled = true;
         a->m_loop->cancel(a->m_op);
+    }
+    static void describe(const void* self, await_printer& out) {
+        describe_io(static_cast<const io_awaiter_base*>(self)->m_op, out);
     }
 
     loop_core* m_loop = nullptr;

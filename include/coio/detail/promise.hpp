@@ -24,6 +24,41 @@ struct promise_base {
     cancel_slot* m_slot = nullptr;
 };
 
+// The name of the function whose coroutine a task_promise belongs to: the
+// promise's default argument is evaluated in the coroutine, so
+// __builtin_FUNCTION() names it (g++ and clang). A type nothing converts to,
+// so no coroutine parameter is ever taken for it.
+struct function_name {
+    explicit constexpr function_name(const char* n) noexcept : m_name(n) {}
+    const char* m_name;
+};
+
+// What task<T>'s promise adds, for introspection (coio/introspect.hpp): the
+// coroutine function's name - one pointer per frame. The rest of a chain's
+// picture lives in its cancel slot (m_top, m_depth): task::awaiter makes the
+// awaited frame the chain's innermost and counts it, the final awaiter hands
+// that back to the continuation. The frames between the innermost and the
+// chain's start are all tasks, each awaited by the next one out, so a dump
+// walks m_continuation outwards m_depth times and reads each promise at the
+// frame's fixed promise offset (task_promise_of below).
+struct task_promise_base : promise_base {
+    explicit task_promise_base(function_name fn) noexcept : m_function(fn.m_name) {}
+    const char* m_function;
+};
+
+// The promise of a suspended task<T> frame at `frame` (any T). g++ and clang
+// lay a coroutine frame out as {resume fn, destroy fn, promise, ...}, the
+// promise at the two pointers rounded up to its alignment;
+// coroutine_handle<P>::from_address(frame).promise() applies that rule with
+// P's alignment, so it is right for every task_promise<T> whose alignment is
+// at most two pointers' - task_promise<T> static_asserts that.
+inline constexpr std::size_t k_task_promise_max_align = 2 * sizeof(void*);
+const task_promise_base& task_promise_of(const void* frame) noexcept;
+
+// A task<T> of coroutine `function` is destroyed without ever having been
+// awaited: the running loop, in debug mode, reports it (lib/debug_mode.cpp).
+void never_awaited(const char* function) noexcept;
+
 template <class P>
 inline constexpr bool is_coio_promise = std::is_base_of_v<promise_base, P>;
 
@@ -52,6 +87,12 @@ struct final_awaiter {
     template <class P>
     static std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
         promise_base& p = h.promise();
+        if constexpr (std::is_base_of_v<task_promise_base, P>) {
+            if (p.m_slot != nullptr) {
+                p.m_slot->leave_task(
+                    p.m_continuation.address()); // the awaiting one is innermost again
+            }
+        }
         if (!p.m_continuation) {
             return std::noop_coroutine();
         }

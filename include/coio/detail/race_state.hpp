@@ -67,6 +67,10 @@ protected:
     std::size_t end(bool winner_cancelled, bool keep);
 
     std::size_t m_winner = no_winner;
+
+private:
+    // "race of 3" and each child's chain (lib/introspect.cpp).
+    static void describe_race(const void* self, await_printer& out);
 };
 
 // The body of each child: run `a`, store its outcome, tell the race.

@@ -38,6 +38,8 @@
 
 namespace coio::detail {
 
+class await_printer;
+
 class remote_waiter;
 
 class remote_waiter_list {
@@ -82,12 +84,21 @@ public:
     }
     // With `mx` held: park at the back of `list`.
     void park(std::mutex& mx, remote_waiter_list& list) noexcept;
-    // After unlocking: listen for a cancel.
-    void listen() noexcept {
+    // After unlocking: listen for a cancel. `hook` (hook_for<phrase>) says
+    // what dump_tasks prints for the wait.
+    void listen(const cancel_hook& hook) noexcept {
         if (m_slot != nullptr) {
-            m_slot->attach(&on_cancel, this);
+            m_slot->attach(hook, this);
         }
     }
+    template <cancel_slot::describe_fn Describe>
+    static constexpr const cancel_hook& hook_for() noexcept {
+        return hook_of<&on_cancel, Describe>;
+    }
+    // dump_tasks' phrases (lib/introspect.cpp).
+    static void channel_send_phrase(const void* self, await_printer& out);
+    static void channel_recv_phrase(const void* self, await_printer& out);
+    static void future_phrase(const void* self, await_printer& out);
     // A cancel is pending although the waiter was handed its outcome (the
     // owner may give the outcome back, then throw with finish()).
     [[nodiscard]] bool revoked() const noexcept {

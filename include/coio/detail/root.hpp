@@ -34,8 +34,14 @@ struct task_waiter {
     task_waiter* m_prev = nullptr;
 };
 
-class root_base : public promise_base {
+// The root's cancel slot is a base, not a member, so that the slot leads
+// back to its task (root_of, for current_task) without storing a pointer.
+class root_base : public promise_base, private cancel_slot {
 public:
+    root_base() noexcept : cancel_slot(kind::root) {}
+    root_base(const root_base&) = delete;
+    root_base& operator=(const root_base&) = delete;
+
     static std::suspend_always initial_suspend() noexcept { return {}; }
     void unhandled_exception() noexcept { m_exception = std::current_exception(); }
 
@@ -58,9 +64,15 @@ public:
         }
         return *m_name;
     }
-    void set_name(std::string name) { m_name = std::make_unique<std::string>(std::move(name)); }
+    // An empty name gives the default back.
+    void set_name(std::string name) {
+        m_name = name.empty() ? nullptr : std::make_unique<std::string>(std::move(name));
+    }
 
-    cancel_slot m_own_slot;
+    // The chain's cancel slot, which every await of the task inherits.
+    [[nodiscard]] cancel_slot& own_slot() noexcept { return *this; }
+    [[nodiscard]] const cancel_slot& own_slot() const noexcept { return *this; }
+
     event_loop* m_owner = nullptr; // null once the loop is gone
     root_base* m_prev = nullptr;   // the loop's list of roots
     root_base* m_next = nullptr;
@@ -75,10 +87,28 @@ public:
 
 private:
     friend struct final_awaiter;
+    friend root_base* root_of(cancel_slot* slot) noexcept;
     // Marks the root done, posts its waiters and drops the loop's reference.
     // Defined in lib/event_loop.cpp; runs no user code.
     static void root_finished(root_base& r) noexcept;
 };
+
+// The task (create_task's root, or run's 'main') the chain of `slot` runs
+// in; null for a slot of another kind (or null).
+inline root_base* root_of(cancel_slot* slot) noexcept {
+    if (slot == nullptr) {
+        return nullptr;
+    }
+    switch (slot->owner_kind()) {
+    case cancel_slot::kind::root:
+        return static_cast<root_base*>(slot);
+    case cancel_slot::kind::child:
+        return static_cast<child_slot*>(slot)->m_root;
+    case cancel_slot::kind::plain:
+        break;
+    }
+    return nullptr;
+}
 
 // Drop one reference (a task_handle going away). Defined in lib/.
 void root_release(root_base& r) noexcept;

@@ -47,8 +47,8 @@ struct group_node {
 template <class T>
 task<T> run_in_group(task<T> t, std::unique_ptr<group_node> n) {
     result<T> r;
-    if (n->m_root->m_own_slot.requested()) {
-        n->m_root->m_own_slot.consume();
+    if (n->m_root->own_slot().requested()) {
+        n->m_root->own_slot().consume();
         r.set_exception(std::make_exception_ptr(cancelled_error{}));
     } else {
         try {
@@ -92,6 +92,7 @@ private:
     friend class coio::task_group;
     bool suspend(std::coroutine_handle<> h, loop_core* loop, cancel_slot* slot);
     static void on_cancel(void* self) noexcept;
+    static void describe(const void* self, await_printer& out); // lib/introspect.cpp
 
     task_group* m_group;
     std::coroutine_handle<> m_handle;

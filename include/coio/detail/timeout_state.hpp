@@ -74,6 +74,9 @@ protected:
     // the outcome. Returning means: hand back the child's own result.
     void end(const std::exception_ptr& child_error, bool child_ran);
 
+    // "wait_for, 1.20 s left" and the awaitable's chain (lib/introspect.cpp).
+    static void describe_timeout(const void* self, await_printer& out);
+
 private:
     static void on_fire(timer_node& t) noexcept;
     void stop() noexcept;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <coio/cancel.hpp>
+#include <coio/detail/await_printer.hpp>
 #include <coio/detail/cancel_listener.hpp>
 #include <coio/detail/promise.hpp>
 
@@ -42,13 +43,16 @@ public:
             m_loop = loop != nullptr ? loop : &running_loop_core();
             m_handle = h;
             m_queue->link(*this);
-            m_cancel.listen(&on_cancel, this);
+            m_cancel.listen(hook_of<&on_cancel, &describe>, this);
             return true;
         }
         void await_resume() { m_cancel.finish(); }
 
     private:
         friend class wait_queue;
+        static void describe(const void* /*self*/, await_printer& out) {
+            out.text("wait_queue wait (signal_set, drain, server close or room)");
+        }
         static void on_cancel(void* self) noexcept {
             auto* a = static_cast<awaiter*>(self);
             a->m_queue->unlink(*a);

@@ -67,6 +67,7 @@ private:
     void unpark() noexcept;
     static void on_fire(timer_node& t) noexcept;
     static void on_cancel(void* self) noexcept;
+    static void describe(const void* self, await_printer& out); // lib/introspect.cpp
 
     std::vector<root_base*> m_roots;
     task_watches m_watches{*this};
@@ -114,6 +115,7 @@ private:
     void unpark() noexcept;
     static void on_fire(timer_node& t) noexcept;
     static void on_cancel(void* self) noexcept;
+    static void describe(const void* self, await_printer& out); // lib/introspect.cpp
 
     std::vector<std::size_t> m_finished; // indices in completion order
     std::size_t m_head = 0;              // next in m_finished to hand out

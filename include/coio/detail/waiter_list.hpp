@@ -36,6 +36,17 @@
 namespace coio::detail {
 
 class waiter_list;
+class await_printer;
+
+// dump_tasks' phrases for a parked waiter (lib/introspect.cpp).
+struct sync_phrase {
+    static void event_wait(const void* waiter, await_printer& out);
+    static void lock_acquire(const void* waiter, await_printer& out);
+    static void semaphore_acquire(const void* waiter, await_printer& out);
+    static void condition_wait(const void* waiter, await_printer& out);
+    static void queue_get(const void* waiter, await_printer& out);
+    static void queue_put(const void* waiter, await_printer& out);
+};
 
 enum class wake : std::uint8_t { granted, cancelled, revoked };
 
@@ -97,7 +108,8 @@ public:
     // From await_suspend: park `w` at the back. Returns false - do not
     // suspend; outcome() is cancelled - if a cancel is already pending.
     // An uncancellable park ignores the task's cancel slot altogether.
-    template <class P>
+    // `Describe` names the wait for dump_tasks ("event wait", sync_phrase).
+    template <cancel_slot::describe_fn Describe, class P>
     bool park(sync_waiter& w, std::coroutine_handle<P> h, bool cancellable = true) {
         w.m_slot = cancellable ? slot_of(h) : nullptr;
         if (w.m_slot != nullptr && w.m_slot->requested()) {
@@ -109,7 +121,7 @@ public:
         w.m_handle = h;
         push_back(w);
         if (w.m_slot != nullptr) {
-            w.m_slot->attach(&on_cancel, &w);
+            w.m_slot->attach(hook_of<&on_cancel, Describe>, &w);
         }
         return true;
     }

@@ -35,7 +35,7 @@ public:
         [[nodiscard]] bool await_ready() const noexcept { return m_event->m_set; }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) {
-            return m_event->m_waiters.park(m_waiter, h);
+            return m_event->m_waiters.park<&detail::sync_phrase::event_wait>(m_waiter, h);
         }
         void await_resume() const {
             if (m_waiter.outcome() != detail::wake::granted) {

@@ -48,7 +48,8 @@ public:
         [[nodiscard]] bool await_ready() noexcept { return m_lock->try_acquire(); }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) {
-            return m_lock->m_waiters.park(m_waiter, h, m_cancellable);
+            return m_lock->m_waiters.park<&detail::sync_phrase::lock_acquire>(m_waiter, h,
+                                                                              m_cancellable);
         }
         // Throws cancelled_error (not acquired) if cancelled.
         void await_resume();

@@ -212,7 +212,7 @@ public:
         }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) {
-            return m_queue->m_putters.park(*this, h);
+            return m_queue->m_putters.template park<&detail::sync_phrase::queue_put>(*this, h);
         }
         void await_resume() {
             if (!m_delivered && m_queue->putter_resume(*this, m_queue->m_store.size())) {
@@ -238,7 +238,7 @@ public:
         }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) {
-            return m_queue->m_getters.park(*this, h);
+            return m_queue->m_getters.template park<&detail::sync_phrase::queue_get>(*this, h);
         }
         T await_resume() { return m_queue->getter_resume(*this); }
 

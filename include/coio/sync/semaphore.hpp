@@ -34,7 +34,7 @@ public:
         [[nodiscard]] bool await_ready() noexcept { return m_sem->try_acquire(); }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) {
-            return m_sem->m_waiters.park(m_waiter, h);
+            return m_sem->m_waiters.park<&detail::sync_phrase::semaphore_acquire>(m_waiter, h);
         }
         // Throws cancelled_error (no permit taken) if cancelled.
         void await_resume();
