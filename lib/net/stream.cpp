@@ -52,6 +52,11 @@ struct stream_state {
     bool eof = false;
     bool reading = false;
 
+    // Written data not sent yet: `wsend` is what the flush is sending from -
+    // a send in flight points into it, so nothing appends to it (an append
+    // may move the bytes or the block) - and `wbuf` takes what write()
+    // queues meanwhile. The flush swaps them when wsend is empty.
+    byte_buffer wsend;
     byte_buffer wbuf;
     std::error_code write_error;
     bool flushing = false;
@@ -66,6 +71,7 @@ struct stream_state {
         return rbuf.empty() ? lease.view() : rbuf.view();
     }
     [[nodiscard]] std::size_t buffered() const noexcept { return rbuf.size() + lease.size(); }
+    [[nodiscard]] std::size_t write_buffered() const noexcept { return wsend.size() + wbuf.size(); }
 
     void consume(std::size_t n) noexcept {
         if (!rbuf.empty()) {
@@ -279,25 +285,37 @@ task<> flush(std::shared_ptr<stream_state> st) {
             s.finish_writes();
         }
     } guard{*st};
-    while (!st->wbuf.empty() && !st->closed) {
-        std::string_view v = st->wbuf.view();
+    while (!st->closed) {
+        if (st->wsend.empty()) {
+            if (st->wbuf.empty()) {
+                break;
+            }
+            std::swap(st->wsend, st->wbuf); // write() appends to the other block now
+        }
+        std::string_view v = st->wsend.view();
         io_result r = co_await st->sock.write_some(v);
         if (!r) {
             st->write_error = r.error ? r.error : std::make_error_code(std::errc::broken_pipe);
+            st->wsend.clear();
             st->wbuf.clear();
             break;
         }
-        st->wbuf.consume(r.bytes);
-        if (st->wbuf.size() <= st->opts.low_water) {
+        st->wsend.consume(r.bytes);
+        if (st->write_buffered() <= st->opts.low_water) {
             st->drain_q.notify_all();
         }
     }
+    // Keep at most one block (the larger, if small enough) for the next writes.
+    if (st->wsend.empty() && st->wbuf.empty() && st->wsend.capacity() > st->wbuf.capacity()) {
+        std::swap(st->wsend, st->wbuf);
+    }
+    st->wsend.release_if_empty(0);
     st->wbuf.release_if_empty(write_keep);
 }
 
 task<> drain_impl(std::shared_ptr<stream_state> st) {
-    if (st->wbuf.size() > st->opts.high_water) {
-        while (st->wbuf.size() > st->opts.low_water && !st->write_error && !st->closed) {
+    if (st->write_buffered() > st->opts.high_water) {
+        while (st->write_buffered() > st->opts.low_water && !st->write_error && !st->closed) {
             co_await st->drain_q.wait();
         }
     }
@@ -418,7 +436,7 @@ task<> stream_writer::wait_closed() {
 }
 
 std::size_t stream_writer::write_buffer_size() const noexcept {
-    return m_s ? m_s->wbuf.size() : 0;
+    return m_s ? m_s->write_buffered() : 0;
 }
 
 void stream_writer::set_write_buffer_limits(std::size_t high, std::size_t low) {
