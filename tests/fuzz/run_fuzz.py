@@ -23,6 +23,9 @@ def main():
     ap.add_argument("--work", required=True, help="scratch dir: corpus, artifacts, log")
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--max-len", type=int, default=4096)
+    ap.add_argument("--unit-timeout", type=int, default=10,
+                    help="seconds one input may take (libFuzzer -timeout); raise it on a "
+                         "loaded machine, where a starved process looks hung")
     ap.add_argument("--extra", default="", help="more libFuzzer flags, space-separated")
     args = ap.parse_args()
 
@@ -33,7 +36,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     cmd = [args.target,
            f"-max_total_time={args.seconds}", f"-max_len={args.max_len}",
-           "-timeout=10", "-rss_limit_mb=2560", "-print_final_stats=1",
+           f"-timeout={args.unit_timeout}", "-rss_limit_mb=2560", "-print_final_stats=1",
            f"-artifact_prefix={artifacts}/"]
     dictionary = os.path.join(here, args.name + ".dict")
     if os.path.exists(dictionary):
