@@ -3,9 +3,11 @@
 
 COIO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# Debian packages the build, the tests and the demo need.
+# Debian packages the build, the tests and the demo need (nftables, iproute2
+# and util-linux's unshare: the network-namespace tests, tests/netns).
 COIO_PACKAGES=(meson ninja-build pkg-config g++ clang libclang-rt-14-dev libtsan2
-    liburing-dev catch2 libseccomp-dev libbenchmark-dev python3 bsdutils)
+    liburing-dev catch2 libseccomp-dev libbenchmark-dev python3 bsdutils
+    nftables iproute2 util-linux)
 
 log() { printf '== %s (at %ds)\n' "$*" "$SECONDS" >&2; }
 
