@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <random>
+#include <thread>
 #include <vector>
 
 using coio::task;
@@ -141,4 +142,35 @@ TEST_CASE("100,000 timers, half cancelled while pending: no cancelled one fires,
           "deadline order",
           "[timer]") {
     run_clean(many_timers_half_cancelled());
+}
+
+namespace {
+
+task<std::chrono::milliseconds> sleep_until_the_start_of_time() {
+    // Something else wakes the loop after 2 s, so the test ends either way.
+    coio::event_loop& loop = coio::event_loop::running();
+    std::thread waker([&loop] {
+        std::this_thread::sleep_for(2s);
+        loop.call_soon_threadsafe([] {});
+    });
+    const auto t0 = clock_type::now();
+    co_await coio::sleep_until(clock_type::time_point::min());
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - t0);
+    waker.join();
+    co_return took;
+}
+
+} // namespace
+
+// Known defect, lib/event_loop.cpp run_once phase 1: the wait is
+// `t->m_deadline - clock::now()`, which overflows (undefined behaviour) for a
+// deadline near time_point::min() into a wait of ~292 years. On io_uring the
+// loop then sleeps until something else wakes it (2 s here); epoll happens to
+// return at once. [!mayfail] until it is fixed (a deadline at or before now
+// means a wait of 0) - then drop the tag.
+TEST_CASE("a deadline at time_point::min() has passed: the sleep ends at once",
+          "[timer][!mayfail]") {
+    const std::chrono::milliseconds took = run_clean(sleep_until_the_start_of_time());
+    INFO("sleep_until(time_point::min()) took " << took.count() << " ms");
+    CHECK(took < 1s);
 }
