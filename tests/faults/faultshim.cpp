@@ -40,6 +40,8 @@
 // one the shim owes the fd an edge: the next epoll wait reports the fd ready
 // in that direction (with the data it was registered with), as if the rest
 // had arrived just after the call. The counter `edges` says how many.
+#include "faultshim.hpp"
+
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -57,6 +59,27 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+namespace faultshim {
+
+decltype(&::recv) real_recv = nullptr;
+decltype(&::recvfrom) real_recvfrom = nullptr;
+decltype(&::recvmsg) real_recvmsg = nullptr;
+decltype(&::read) real_read = nullptr;
+decltype(&::readv) real_readv = nullptr;
+decltype(&::send) real_send = nullptr;
+decltype(&::sendto) real_sendto = nullptr;
+decltype(&::sendmsg) real_sendmsg = nullptr;
+decltype(&::write) real_write = nullptr;
+decltype(&::writev) real_writev = nullptr;
+decltype(&::accept) real_accept = nullptr;
+decltype(&::accept4) real_accept4 = nullptr;
+decltype(&::connect) real_connect = nullptr;
+decltype(&::close) real_close = nullptr;
+decltype(&::epoll_ctl) real_epoll_ctl = nullptr;
+decltype(&::epoll_wait) real_epoll_wait = nullptr;
+decltype(&::epoll_pwait) real_epoll_pwait = nullptr;
+pwait2_fn real_epoll_pwait2 = nullptr;
 
 namespace {
 
@@ -137,27 +160,6 @@ bool g_verbose = false;
 pthread_once_t g_once = PTHREAD_ONCE_INIT;
 std::atomic<bool> g_ready{false};
 thread_local bool t_in_init = false; // calls made by init() itself pass through
-
-#define REAL_FN(name) decltype(&::name) real_##name = nullptr
-REAL_FN(recv);
-REAL_FN(recvfrom);
-REAL_FN(recvmsg);
-REAL_FN(read);
-REAL_FN(readv);
-REAL_FN(send);
-REAL_FN(sendto);
-REAL_FN(sendmsg);
-REAL_FN(write);
-REAL_FN(writev);
-REAL_FN(accept);
-REAL_FN(accept4);
-REAL_FN(connect);
-REAL_FN(close);
-REAL_FN(epoll_ctl);
-REAL_FN(epoll_wait);
-REAL_FN(epoll_pwait);
-using pwait2_fn = int (*)(int, epoll_event*, int, const timespec*, const sigset_t*);
-pwait2_fn real_epoll_pwait2 = nullptr;
 
 template <class F>
 void resolve(F& fn, const char* name) {
@@ -245,18 +247,6 @@ void init() {
     g_ready.store(true, std::memory_order_release);
 }
 
-// False while init() runs on this thread (its own calls are not faulted).
-bool ensure_init() {
-    if (g_ready.load(std::memory_order_acquire)) {
-        return true;
-    }
-    if (t_in_init) {
-        return false;
-    }
-    pthread_once(&g_once, init);
-    return true;
-}
-
 __attribute__((constructor)) void init_early() {
     ensure_init();
 }
@@ -323,15 +313,40 @@ void owe(int fd, std::uint8_t bits) {
     pthread_mutex_unlock(&g_lock);
 }
 
-enum class side : std::uint8_t { read, write, accept };
+// The socket the fd is now is the one registered on epfd.
+bool registered_on(const fd_state& st, int epfd) {
+    return st.epfd == epfd && st.reg_ino == st.ino;
+}
 
-// What to do with one call: go on with `len` bytes (maybe fewer: a short
-// transfer), or fail with *err.
-struct verdict {
-    bool fail = false;
-    int err = 0;
-    std::size_t len = 0;
-};
+__attribute__((destructor)) void report() {
+    if (!g_verbose) {
+        return;
+    }
+    std::fprintf(stderr, "faultshim[%d]:", static_cast<int>(::getpid()));
+    const char* names = counter_names + std::strlen("faultshim ");
+    for (int i = 0; i < c_count; ++i) {
+        const char* end = std::strchr(names, ' ');
+        const int n =
+            end != nullptr ? static_cast<int>(end - names) : static_cast<int>(std::strlen(names));
+        std::fprintf(stderr, " %.*s=%llu", n, names, static_cast<unsigned long long>(g_counts[i]));
+        names = end != nullptr ? end + 1 : names + n;
+    }
+    std::fprintf(stderr, "\n");
+}
+
+} // namespace
+
+// False while init() runs on this thread (its own calls are not faulted).
+bool ensure_init() {
+    if (g_ready.load(std::memory_order_acquire)) {
+        return true;
+    }
+    if (t_in_init) {
+        return false;
+    }
+    pthread_once(&g_once, init);
+    return true;
+}
 
 verdict decide(int fd, std::size_t len, side s) {
     verdict v{false, 0, len};
@@ -425,35 +440,6 @@ verdict decide(int fd, std::size_t len, side s) {
     return v;
 }
 
-// A copy of an iovec array cut to `len` bytes in total.
-struct short_iov {
-    iovec iov[64];
-    int n = 0;
-    short_iov(const iovec* in, int count, std::size_t len) {
-        for (int i = 0; i < count && i < 64 && len > 0; ++i) {
-            iov[n] = in[i];
-            if (iov[n].iov_len > len) {
-                iov[n].iov_len = len;
-            }
-            len -= iov[n].iov_len;
-            ++n;
-        }
-    }
-};
-
-std::size_t iov_total(const iovec* iov, int n) {
-    std::size_t t = 0;
-    for (int i = 0; i < n; ++i) {
-        t += iov[i].iov_len;
-    }
-    return t;
-}
-
-// The socket the fd is now is the one registered on epfd.
-bool registered_on(const fd_state& st, int epfd) {
-    return st.epfd == epfd && st.reg_ino == st.ino;
-}
-
 // Delivers owed edges after a real epoll wait returned n events: each owed fd
 // registered on `epfd` is reported ready (merged into an event the wait
 // returned for it, or appended), as far as `max` allows.
@@ -534,257 +520,50 @@ void forget_fd(int fd) {
     }
 }
 
-__attribute__((destructor)) void report() {
-    if (!g_verbose) {
-        return;
-    }
-    std::fprintf(stderr, "faultshim[%d]:", static_cast<int>(::getpid()));
-    const char* names = counter_names + std::strlen("faultshim ");
-    for (int i = 0; i < c_count; ++i) {
-        const char* end = std::strchr(names, ' ');
-        const int n =
-            end != nullptr ? static_cast<int>(end - names) : static_cast<int>(std::strlen(names));
-        std::fprintf(stderr, " %.*s=%llu", n, names, static_cast<unsigned long long>(g_counts[i]));
-        names = end != nullptr ? end + 1 : names + n;
-    }
-    std::fprintf(stderr, "\n");
+void resolve_early() {
+    resolve(real_close, "close");
+    resolve(real_epoll_ctl, "epoll_ctl");
 }
 
-} // namespace
+bool interrupt_connect(int fd) {
+    fd_state* st = nullptr;
+    if ((g_kinds & k_eintr) == 0 || g_permille <= 0 || !eligible(fd, st)) {
+        return false;
+    }
+    count(c_calls);
+    if (static_cast<int>(rnd() % 1000) >= g_permille) {
+        return false;
+    }
+    count(c_eintr);
+    owe(fd, owe_out);
+    return true;
+}
 
-extern "C" {
+void note_epoll_ctl(int epfd, int op, int fd, const epoll_event* ev) {
+    struct stat sb {};
+    fd_state* st = state_of(fd);
+    if (st == nullptr || ::fstat(fd, &sb) != 0) {
+        return;
+    }
+    pthread_mutex_lock(&g_lock);
+    if (op == EPOLL_CTL_DEL) {
+        st->epfd = -1;
+    } else if (ev != nullptr) {
+        st->epfd = epfd;
+        st->reg_ino = sb.st_ino;
+        st->events = ev->events;
+        st->data = ev->data.u64;
+    }
+    pthread_mutex_unlock(&g_lock);
+}
 
-// For tests that look at what was injected (dlsym(RTLD_DEFAULT, ...)).
-const std::uint64_t* faultshim_counters(void) {
+const std::uint64_t* counters() {
     ensure_init();
     return g_counts;
 }
-const char* faultshim_counter_names(void) {
+
+const char* counter_names_line() {
     return counter_names;
 }
 
-ssize_t recv(int fd, void* buf, size_t n, int flags) {
-    const verdict v = decide(fd, n, side::read);
-    if (v.fail) {
-        errno = v.err;
-        return -1;
-    }
-    return real_recv(fd, buf, v.len, flags);
-}
-
-ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* a, socklen_t* l) {
-    const verdict v = decide(fd, n, side::read);
-    if (v.fail) {
-        errno = v.err;
-        return -1;
-    }
-    return real_recvfrom(fd, buf, v.len, flags, a, l);
-}
-
-ssize_t read(int fd, void* buf, size_t n) {
-    const verdict v = decide(fd, n, side::read);
-    if (v.fail) {
-        errno = v.err;
-        return -1;
-    }
-    return real_read(fd, buf, v.len);
-}
-
-ssize_t readv(int fd, const iovec* iov, int count) {
-    const std::size_t total = iov_total(iov, count);
-    const verdict v = decide(fd, total, side::read);
-    if (v.fail) {
-        errno = v.err;
-        return -1;
-    }
-    if (v.len == total) {
-        return real_readv(fd, iov, count);
-    }
-    short_iov s(iov, count, v.len);
-    return real_readv(fd, s.iov, s.n);
-}
-
-ssize_t recvmsg(int fd, msghdr* msg, int flags) {
-    const std::size_t total = iov_total(msg->msg_iov, static_cast<int>(msg->msg_iovlen));
-    const verdict v = decide(fd, total, side::read);
-    if (v.fail) {
-        errno = v.err;
-        return -1;
-    }
-    if (v.len == total) {
-        return real_recvmsg(fd, msg, flags);
-    }
-    short_iov s(msg->msg_iov, static_cast<int>(msg->msg_iovlen), v.len);
-    iovec* saved = msg->msg_iov;
-    const std::size_t saved_n = msg->msg_iovlen;
-    msg->msg_iov = s.iov;
-    msg->msg_iovlen = static_cast<std::size_t>(s.n);
-    const ssize_t r = real_recvmsg(fd, msg, flags);
-    msg->msg_iov = saved;
-    msg->msg_iovlen = saved_n;
-    return r;
-}
-
-ssize_t send(int fd, const void* buf, size_t n, int flags) {
-    const verdict v = decide(fd, n, side::write);
-    if (v.fail) {
-        errno = v.err;
-        return -1;
-    }
-    return real_send(fd, buf, v.len, flags);
-}
-
-ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* a, socklen_t l) {
-    const verdict v = decide(fd, n, side::write);
-    if (v.fail) {
-        errno = v.err;
-        return -1;
-    }
-    return real_sendto(fd, buf, v.len, flags, a, l);
-}
-
-ssize_t write(int fd, const void* buf, size_t n) {
-    const verdict v = decide(fd, n, side::write);
-    if (v.fail) {
-        errno = v.err;
-        return -1;
-    }
-    return real_write(fd, buf, v.len);
-}
-
-ssize_t writev(int fd, const iovec* iov, int count) {
-    const std::size_t total = iov_total(iov, count);
-    const verdict v = decide(fd, total, side::write);
-    if (v.fail) {
-        errno = v.err;
-        return -1;
-    }
-    if (v.len == total) {
-        return real_writev(fd, iov, count);
-    }
-    short_iov s(iov, count, v.len);
-    return real_writev(fd, s.iov, s.n);
-}
-
-ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-    const std::size_t total = iov_total(msg->msg_iov, static_cast<int>(msg->msg_iovlen));
-    const verdict v = decide(fd, total, side::write);
-    if (v.fail) {
-        errno = v.err;
-        return -1;
-    }
-    if (v.len == total) {
-        return real_sendmsg(fd, msg, flags);
-    }
-    short_iov s(msg->msg_iov, static_cast<int>(msg->msg_iovlen), v.len);
-    msghdr copy = *msg;
-    copy.msg_iov = s.iov;
-    copy.msg_iovlen = static_cast<std::size_t>(s.n);
-    return real_sendmsg(fd, &copy, flags);
-}
-
-int accept4(int fd, sockaddr* a, socklen_t* l, int flags) {
-    const verdict v = decide(fd, 1, side::accept);
-    if (v.fail) {
-        errno = v.err;
-        return -1;
-    }
-    const int r = real_accept4(fd, a, l, flags);
-    if (r >= 0) {
-        forget_fd(r);
-    }
-    return r;
-}
-
-int accept(int fd, sockaddr* a, socklen_t* l) {
-    const verdict v = decide(fd, 1, side::accept);
-    if (v.fail) {
-        errno = v.err;
-        return -1;
-    }
-    const int r = real_accept(fd, a, l);
-    if (r >= 0) {
-        forget_fd(r);
-    }
-    return r;
-}
-
-int connect(int fd, const sockaddr* a, socklen_t l) {
-    const bool ready = ensure_init();
-    const int r = real_connect(fd, a, l);
-    fd_state* st = nullptr;
-    if (ready && r != 0 && errno == EINPROGRESS && (g_kinds & k_eintr) != 0 && g_permille > 0 &&
-        eligible(fd, st)) {
-        count(c_calls);
-        if (static_cast<int>(rnd() % 1000) < g_permille) {
-            // POSIX: interrupted, and the connection is established in the
-            // background.
-            count(c_eintr);
-            owe(fd, owe_out);
-            errno = EINTR;
-        }
-    }
-    return r;
-}
-
-int close(int fd) {
-    resolve(real_close, "close");
-    forget_fd(fd);
-    return real_close(fd);
-}
-
-int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
-    resolve(real_epoll_ctl, "epoll_ctl");
-    const int r = real_epoll_ctl(epfd, op, fd, ev);
-    struct stat sb {};
-    if (r == 0 && ::fstat(fd, &sb) == 0) {
-        if (fd_state* st = state_of(fd)) {
-            pthread_mutex_lock(&g_lock);
-            if (op == EPOLL_CTL_DEL) {
-                st->epfd = -1;
-            } else if (ev != nullptr) {
-                st->epfd = epfd;
-                st->reg_ino = sb.st_ino;
-                st->events = ev->events;
-                st->data = ev->data.u64;
-            }
-            pthread_mutex_unlock(&g_lock);
-        }
-    }
-    return r;
-}
-
-int epoll_wait(int epfd, epoll_event* ev, int max, int timeout) {
-    if (wait_fault()) {
-        return -1;
-    }
-    const bool owed = owed_pending(epfd);
-    const int n = real_epoll_wait(epfd, ev, max, owed ? 0 : timeout);
-    return n < 0 || !owed ? n : add_owed(epfd, ev, n, max);
-}
-
-int epoll_pwait(int epfd, epoll_event* ev, int max, int timeout, const sigset_t* mask) {
-    if (wait_fault()) {
-        return -1;
-    }
-    const bool owed = owed_pending(epfd);
-    const int n = real_epoll_pwait(epfd, ev, max, owed ? 0 : timeout, mask);
-    return n < 0 || !owed ? n : add_owed(epfd, ev, n, max);
-}
-
-int epoll_pwait2(int epfd, epoll_event* ev, int max, const timespec* timeout,
-                 const sigset_t* mask) {
-    if (wait_fault()) {
-        return -1;
-    }
-    const bool owed = owed_pending(epfd);
-    static const timespec zero{};
-    const timespec* t = owed ? &zero : timeout;
-    // (glibc before 2.35 has no wrapper; the kernel's sigset is 8 bytes)
-    const int n = real_epoll_pwait2 != nullptr
-                      ? real_epoll_pwait2(epfd, ev, max, t, mask)
-                      : static_cast<int>(::syscall(SYS_epoll_pwait2, epfd, ev, max, t, mask, 8));
-    return n < 0 || !owed ? n : add_owed(epfd, ev, n, max);
-}
-
-} // extern "C"
+} // namespace faultshim
