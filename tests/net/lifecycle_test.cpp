@@ -242,11 +242,16 @@ coio::task<> write_queue_on_close() {
     for (int i = 0; i < writes; ++i) {
         tasks.push_back(coio::create_task(queued_write(&p.client, &turn, &t)));
     }
-    // Close once the writes have filled the connection (the one in flight then
-    // waits for room), instead of after a fixed second.
-    for (int i = 0; i < 10'000 && !(t.ok > 0 && send_buffer_full(p.client)); ++i) {
+    // Close once the writes have filled the connection and one waits for
+    // room in the backend, instead of after a fixed second.
+    auto one_waits = [&] {
+        return t.ok > 0 && send_buffer_full(p.client) &&
+               coio::event_loop::running().stats().io_in_flight > 0;
+    };
+    for (int i = 0; i < 10'000 && !one_waits(); ++i) {
         co_await coio::sleep(1ms);
     }
+    REQUIRE(one_waits());
     CHECK(t.ok < writes);
     p.client.close();
     for (coio::task_handle<>& h : tasks) {
