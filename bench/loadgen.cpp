@@ -4,6 +4,10 @@
 //   {"mode":"load","connections":100,"size":64,"depth":1,...,"requests":..,"rps":..,
 //    "p50_us":..,"p99_us":..,"p999_us":..,"max_us":..,"mean_us":..,"errors":0,
 //    "window_from_ns":..,"window_to_ns":..}   (the measured window, CLOCK_MONOTONIC)
+// Once every connection is open, and before the warm-up starts, it also prints (flushed)
+//   {"mode":"window","from_ns":..,"to_ns":..}
+// so that a harness can read the server's counters (page faults, perf) at the window's
+// edges while the run is still going.
 //
 // Run:   loadgen --port P [--host 127.0.0.1] [--connections N] [--size BYTES] [--depth D]
 //                [--duration S] [--warmup S] [--threads T] [--cpu C[,C...]]
@@ -25,8 +29,8 @@
 // Scale: the soft RLIMIT_NOFILE is raised to the hard one. When N needs more fds than one
 // process may open (hard limit minus a 100-fd margin), loadgen forks children that each run
 // a share with --threads threads; they report over pipes, the parent merges their
-// histograms and prints the single line. Children are released together once all are
-// connected, so their measured windows line up.
+// histograms and prints the single line. Once all are connected the parent picks the
+// measured window and sends it to every child, so all measure exactly the same window.
 #include "loadgen_options.hpp"
 #include "loadgen_worker.hpp"
 
@@ -41,6 +45,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -57,11 +62,30 @@ using bench::worker_result;
 constexpr std::uint64_t k_fd_margin = 100;
 constexpr std::uint32_t k_spread_sources_above = 10000; // see loadgen_worker::open_socket
 
+struct window {
+    std::int64_t from_ns = 0; // CLOCK_MONOTONIC: warm-up ends, measurement starts
+    std::int64_t to_ns = 0;   // measurement (and load) ends
+};
+
 // What a share (this process, or one child) reports to whoever coordinates it.
 struct share_hooks {
-    std::function<void()> ready;   // every connection is open (and echoed once, if idle)
-    std::function<void()> wait_go; // load: block until all shares may start; idle: until the end
+    std::function<void()> ready; // every connection is open (and echoed once, if idle)
+    // Load: blocks until all shares may start, returns the measured window. Idle: blocks
+    // until the hold ends.
+    std::function<window()> wait_go;
 };
+
+// The coordinator picks the window (warm-up from now, then the measured time) and prints
+// it at once, so a harness knows it before it starts.
+window announce_window(const loadgen_options& o) {
+    window w;
+    w.from_ns = bench::now_ns() + static_cast<std::int64_t>(o.warmup_s * 1e9);
+    w.to_ns = w.from_ns + static_cast<std::int64_t>(o.duration_s * 1e9);
+    std::printf("{\"mode\":\"window\",\"from_ns\":%lld,\"to_ns\":%lld}\n",
+                static_cast<long long>(w.from_ns), static_cast<long long>(w.to_ns));
+    std::fflush(stdout);
+    return w;
+}
 
 std::uint64_t raise_nofile_limit() {
     rlimit lim{};
@@ -114,14 +138,12 @@ worker_result run_share(const loadgen_options& o, std::uint64_t first, std::uint
     };
     on_all([&](bench::loadgen_worker& w) { w.setup(o.idle); });
     hooks.ready();
-    hooks.wait_go();
+    const window win = hooks.wait_go();
     worker_result total;
     if (!o.idle) {
-        const std::int64_t from = bench::now_ns() + static_cast<std::int64_t>(o.warmup_s * 1e9);
-        const std::int64_t end = from + static_cast<std::int64_t>(o.duration_s * 1e9);
-        on_all([&](bench::loadgen_worker& w) { w.run(from, end); });
-        total.window_from_ns = from;
-        total.window_to_ns = end;
+        on_all([&](bench::loadgen_worker& w) { w.run(win.from_ns, win.to_ns); });
+        total.window_from_ns = win.from_ns;
+        total.window_to_ns = win.to_ns;
     }
     for (auto& w : workers) {
         total.latency.merge(w->result().latency);
@@ -188,7 +210,7 @@ bool read_all(int fd, void* data, std::size_t len) {
 struct child {
     pid_t pid = -1;
     int up = -1;   // child -> parent: 'r' when ready, then the worker_result bytes
-    int down = -1; // parent -> child: 'g' to start; EOF ends an idle hold
+    int down = -1; // parent -> child: the window to start; EOF ends an idle hold
 };
 
 // Something went wrong in one share: stop the rest (our own children, by pid) and fail.
@@ -229,11 +251,12 @@ worker_result run_forked(const loadgen_options& o, std::uint32_t processes, bool
             close(down[1]);
             share_hooks hooks{[&] { write_all(up[1], "r", 1); },
                               [&] {
-                                  char c = 0;
-                                  if (!read_all(down[0], &c, 1) && !o.idle) {
+                                  window w;
+                                  if (!read_all(down[0], &w, sizeof w) && !o.idle) {
                                       std::_Exit(
                                           1); // parent gone before the start: nothing to report to
                                   }
+                                  return w;
                               }};
             worker_result r = run_share(o, lo, hi - lo, spread, hooks);
             std::_Exit(write_all(up[1], &r, sizeof r) ? 0 : 1);
@@ -253,23 +276,21 @@ worker_result run_forked(const loadgen_options& o, std::uint32_t processes, bool
         std::fflush(stdout);
         total_held_s = hold(o.hold_s);
     } else {
+        const window w = announce_window(o);
         for (const child& k : kids) {
-            write_all(k.down, "g", 1);
+            write_all(k.down, &w, sizeof w);
         }
     }
     for (const child& k : kids) {
-        close(k.down); // ends the children's idle hold; harmless after 'g'
+        close(k.down); // ends the children's idle hold; harmless after the window
     }
     worker_result total;
     bool ok = true;
     for (const child& k : kids) {
         worker_result r;
         ok = read_all(k.up, &r, sizeof r) && ok;
-        // Children start together on 'g'; the union of their windows is the run's.
-        if (total.window_from_ns == 0 || r.window_from_ns < total.window_from_ns) {
-            total.window_from_ns = r.window_from_ns;
-        }
-        total.window_to_ns = std::max(total.window_to_ns, r.window_to_ns);
+        total.window_from_ns = r.window_from_ns; // the same window in every child
+        total.window_to_ns = r.window_to_ns;
         total.latency.merge(r.latency);
         total.requests += r.requests;
         total.errors += r.errors;
@@ -340,7 +361,9 @@ int main(int argc, char** argv) {
                           [&] {
                               if (o.idle) {
                                   held_s = hold(o.hold_s);
+                                  return window{};
                               }
+                              return announce_window(o);
                           }};
         r = run_share(o, 0, o.connections, spread, hooks);
     } else {

@@ -1,7 +1,8 @@
 // raw_epoll_echo — the smallest fast epoll echo server we know how to write by hand: one
-// thread, edge-triggered epoll, non-blocking sockets, a 64 KiB stack buffer, no allocation
-// on the hot path. It is the "limit" line in the echo benchmarks: coio's epoll backend
-// should get close to it, never past it.
+// thread, edge-triggered epoll, non-blocking sockets, one recv per readiness into a 64 KiB
+// buffer, the echo sent straight back from it, EPOLLOUT acted on only after a send came up
+// short, no epoll_ctl and no allocation per request. It is the "limit" line in the echo
+// benchmarks: coio's epoll backend should get close to it, never past it.
 //
 // Run:   ./raw_epoll_echo [--port 0] [--cpu 0]
 //        prints "listening on 127.0.0.1:PORT"; stop with SIGINT/SIGTERM (exit 0).
@@ -114,10 +115,12 @@ private:
         }
         // Read even without EPOLLIN: after a flush there may be input we left unread when
         // the output blocked, and an edge for it will not come again.
-        echo(fd, c);
+        echo(fd, c, (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
     }
 
-    void echo(int fd, connection& c) {
+    // `closing`: the edge also announced a FIN or an error, which no later edge repeats,
+    // so read on until recv says so (0 or an error) instead of stopping at a short read.
+    void echo(int fd, connection& c, bool closing) {
         for (;;) {
             ssize_t n = recv(fd, m_buf, sizeof m_buf, 0);
             if (n > 0) {
@@ -136,7 +139,7 @@ private:
                 // A short read means the receive queue was empty a moment ago. Any byte
                 // arriving after that queues a fresh edge-triggered event, so we can skip
                 // the recv() that would only say EAGAIN: one syscall saved per request.
-                if (static_cast<std::size_t>(n) < sizeof m_buf) {
+                if (static_cast<std::size_t>(n) < sizeof m_buf && !closing) {
                     return;
                 }
                 continue;

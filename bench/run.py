@@ -4,15 +4,21 @@
 Driven by scripts/bench (which installs packages and builds build/bench first); it can be
 run on its own against an existing build:
 
-    /usr/bin/python3 bench/run.py [--build build/bench] [--quick] [--only micro,idle,...]
+    /usr/bin/python3 bench/run.py [--build build/bench] [--quick] [--only targets,...]
 
-Sections (each writes raw data to bench/results/raw/, gitignored):
-  micro   Google Benchmark micro-benchmarks (coio ones once per backend) and frame_size
-  demo    gather_demo (two 2 s workers gathered) and wait_cost (select/poll/epoll)
-  idle    RSS per idle connection, 10,000 connections per server; 19,000 on one coio loop
-  syscalls  syscalls per request per server (perf tracepoint; skipped without perf)
-  load    throughput, latency and server CPU per request over the connection matrix
-Then bench/results/latest.md and the PNG plots are written from what was measured.
+Sections (raw data goes to bench/results/raw/, gitignored):
+  targets  exactly issue 10's target points: coio-epoll, coio-io_uring and the two raw
+           loops at 100 / 1,000 connections x depth 1 / 16 x 64 B and 100 x 16 x 4 KiB
+           (3 interleaved runs), 9 interleaved runs of coio-io_uring and raw-io_uring at
+           1,000 busy connections (tail latency), memory per idle connection at 10,000,
+           and 19,000 connections under load (coio-epoll against raw-epoll)
+  micro    Google Benchmark micro-benchmarks (coio ones once per backend) and frame_size
+  demo     gather_demo (two 2 s workers gathered) and wait_cost (select/poll/epoll)
+  idle     RSS per idle connection, 10,000 connections per server; 19,000 on one coio loop
+  load     every server over the connection matrix (the target points included)
+Every load point also gets one run per server with perf attached (syscalls, mmap and
+munmap per request), kept out of the timed runs; see bench/harness.py for what each run
+measures. Then bench/results/latest.md and the PNG plots are written from the results.
 
 Rules kept here: servers bind 127.0.0.1 only and are started and stopped by PID (SIGTERM,
 then SIGKILL after a grace period, never by name); every child process has a timeout;
@@ -23,138 +29,24 @@ import argparse
 import json
 import os
 import platform
-import re
-import signal
-import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402  bench/harness.py
+import targets  # noqa: E402  bench/targets.py
+from harness import (LOADGEN_CPU, MODELS, SERVER_CPU, Server, cleanup, load_run,  # noqa: E402
+                     log, perf_usable, read_line)
+
 ROOT = Path(__file__).resolve().parent.parent
-SERVER_CPU = 0
-LOADGEN_CPU = 1
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-# name -> (binary in build/bench/bench, extra environment, raw reference it is compared to)
-MODELS = {
-    "coio-epoll": ("coio_echo_server", {"COIO_BACKEND": "epoll"}, "raw-epoll"),
-    "coio-io_uring": ("coio_echo_server", {"COIO_BACKEND": "io_uring"}, "raw-io_uring"),
-    "raw-epoll": ("raw_epoll_echo", {}, None),
-    "raw-io_uring": ("raw_uring_echo", {}, None),
-    "asio": ("asio_echo", {}, "raw-epoll"),
-    "selectors": ("selectors_echo", {}, "raw-epoll"),
-    "threads": ("thread_echo_server", {}, "raw-epoll"),
-}
-
-# The load matrix: (connections, depth, size). The full cross product (4 x 2 x 2 points x
-# 7 servers x 3 repeats) would take ~25 minutes on 2 cores; this keeps the connection sweep
-# at 64 B depth 1 (the throughput-vs-connections plot) and probes depth 16 and 4 KiB at 100
-# connections, where the loop is saturated and CPU per request is steady.
-MATRIX = [
-    (1, 1, 64),
-    (100, 1, 64),
-    (1000, 1, 64),
-    (10000, 1, 64),
-    (100, 16, 64),
-    (100, 1, 4096),
-    (100, 16, 4096),
-]
-QUICK_MATRIX = [(1, 1, 64), (100, 1, 64), (100, 16, 64)]
-
-STARTED = []  # Popen objects of servers still running, for cleanup on any exit
-LOG_DIR = [ROOT / "bench" / "results" / "raw"]  # servers' stderr goes to LOG_DIR/<model>.log
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-# --- processes -------------------------------------------------------------------------------
-
-
-class Server:
-    """One echo server process: started pinned to SERVER_CPU, stopped by PID."""
-
-    def __init__(self, build, model):
-        binary, env, _ = MODELS[model]
-        self.model = model
-        path = build / "bench" / binary
-        full_env = dict(os.environ, **env)
-        with open(LOG_DIR[0] / f"server-{model}.log", "a") as err:
-            self.proc = subprocess.Popen(
-                [str(path), "--port", "0", "--cpu", str(SERVER_CPU)],
-                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
-                env=full_env, text=True)
-        STARTED.append(self.proc)
-        line = read_line(self.proc.stdout, 10.0)
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line or "")
-        if not m:
-            self.stop()
-            raise RuntimeError(f"{model}: no 'listening on' line (got {line!r})")
-        self.port = int(m.group(1))
-        self.pid = self.proc.pid
-        # Thread-per-connection's threads come and go: schedstat of the live threads would
-        # lose the time of those that ended, /proc/PID/stat keeps it.
-        self.precise = model != "threads"
-
-    def cpu_ns(self):
-        """CPU time of the whole process (all threads) in ns.
-
-        Single-threaded servers: the sum of /proc/PID/task/*/schedstat (ns resolution; a
-        server pinned to a loaded core may get only ~0.1 s of CPU in a run, which clock ticks
-        would resolve to 10%). Thread-per-connection: utime + stime from /proc/PID/stat, in
-        clock ticks, which counts threads that already ended and costs one read per sample.
-        """
-        tasks = os.listdir(f"/proc/{self.pid}/task") if self.precise else []
-        if self.precise and len(tasks) <= 16:
-            total = 0
-            for t in tasks:
-                try:
-                    with open(f"/proc/{self.pid}/task/{t}/schedstat") as f:
-                        total += int(f.read().split()[0])
-                except FileNotFoundError:
-                    pass  # a thread that just ended
-            return total
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // CLK_TCK  # utime, stime
-
-    def status(self, key):
-        with open(f"/proc/{self.pid}/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])  # kB
-        return 0
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        if self.proc in STARTED:
-            STARTED.remove(self.proc)
-        self.proc.stdout.close()
-
-
-def read_line(stream, timeout):
-    """Reads one line from a pipe, or None after `timeout` seconds."""
-    result = []
-    t = threading.Thread(target=lambda: result.append(stream.readline()), daemon=True)
-    t.start()
-    t.join(timeout)
-    return result[0] if result else None
-
-
-def cleanup():
-    for p in list(STARTED):
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGKILL)
-            p.wait(timeout=5)
+# The load section: every server at issue 10's target points (bench/targets.py) plus a
+# connection sweep at 64 B, depth 1 (the throughput-vs-connections plot).
+MATRIX = [(1, 1, 64), (100, 1, 64), (1000, 1, 64), (10000, 1, 64), (100, 16, 64),
+          (1000, 16, 64), targets.BULK_POINT]
+QUICK_MATRIX = [(100, 1, 64), (1000, 1, 64), (100, 16, 64)]
 
 
 def run_json_lines(cmd, timeout, env=None):
@@ -241,7 +133,7 @@ def idle_run(build, model, connections, hold_s=60):
             rest, err = lg.communicate(input="", timeout=60)  # closing stdin ends the hold
         finally:
             if lg.poll() is None:
-                os.kill(lg.pid, signal.SIGKILL)
+                lg.kill()
                 lg.wait(timeout=5)
         ok = ok and alive and lg.returncode == 0
         return {"model": model, "connections": connections, "ok": ok,
@@ -254,10 +146,11 @@ def idle_run(build, model, connections, hold_s=60):
         srv.stop()
 
 
-def section_idle(build, models, quick):
-    n = 2000 if quick else 10000
+def section_idle(build, sections, models, quick):
+    n = 2000 if quick else targets.IDLE_CONNECTIONS
     rows = []
-    for model in models:
+    wanted = models if "idle" in sections else [m for m in models if m.startswith("coio-")]
+    for model in wanted:
         log(f"idle: {model} x {n}")
         row = idle_run(build, model, n)
         if not row["ok"] and not quick:
@@ -270,159 +163,93 @@ def section_idle(build, models, quick):
         rows.append(row)
     big = []
     for model in ["coio-epoll", "coio-io_uring"]:
-        if model in models:
+        if model in models and "idle" in sections and not quick:
             log(f"idle: {model} x 19000")
             big.append(idle_run(build, model, 19000))
     return {"idle": rows, "big": big}
 
 
-class CpuSampler:
-    """Samples a server's CPU time every 10 ms, to cut out loadgen's measured window."""
-
-    def __init__(self, srv):
-        self.srv, self.samples, self.stop_flag = srv, [], False
-        self.t = threading.Thread(target=self.loop, daemon=True)
-        self.t.start()
-
-    def sample(self):
-        try:
-            self.samples.append((time.monotonic_ns(), self.srv.cpu_ns()))
-            return True
-        except (OSError, IndexError, ValueError):
-            return False  # the server is gone
-
-    def loop(self):
-        while not self.stop_flag and self.sample():
-            time.sleep(0.01)
-
-    def finish(self):
-        self.stop_flag = True
-        self.t.join()
-        self.sample()  # one after loadgen ended, so the window's end is always covered
-
-    def at(self, t_ns):
-        """CPU ns at time t_ns, interpolated between samples."""
-        s = self.samples
-        for (t0, c0), (t1, c1) in zip(s, s[1:]):
-            if t0 <= t_ns <= t1:
-                return c0 + (c1 - c0) * (t_ns - t0) / max(1, t1 - t0)
-        return None
+def warmup_for(connections, warmup):
+    """Fresh connections' first requests queue behind their accepts: many connections
+    need a longer warm-up before the load is steady."""
+    if connections >= targets.BIG_CONNECTIONS:
+        return max(warmup, 3.0)
+    if connections >= 5000:
+        return max(warmup, 1.0)
+    return warmup
 
 
-def load_run(build, model, conns, depth, size, duration, warmup):
-    srv = Server(build, model)
-    try:
-        sampler = CpuSampler(srv)
-        cmd = [str(build / "bench" / "loadgen"), "--port", str(srv.port),
-               "--connections", str(conns), "--depth", str(depth), "--size", str(size),
-               "--duration", str(duration), "--warmup", str(warmup), "--cpu", str(LOADGEN_CPU),
-               "--setup-timeout", "30", "--drain-timeout", "5"]
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                               stdin=subprocess.DEVNULL)
-        finally:
-            sampler.finish()
-        lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
-        row = {"model": model, "connections": conns, "depth": depth, "size": size}
-        if r.returncode != 0 or not lines:
-            row["error"] = (r.stderr.strip() or f"exit {r.returncode}")[-300:]
-            return row
-        res = json.loads(lines[-1])
-        row.update({k: res[k] for k in ("rps", "requests", "p50_us", "p99_us", "p999_us",
-                                        "errors")})
-        c0, c1 = sampler.at(res["window_from_ns"]), sampler.at(res["window_to_ns"])
-        if c0 is not None and c1 is not None and res["requests"] > 0:
-            cpu_s = (c1 - c0) / 1e9
-            row["server_cpu_s"] = cpu_s
-            row["cpu_us_per_req"] = cpu_s / res["requests"] * 1e6
-        return row
-    finally:
-        srv.stop()
+def plan_load(sections, models, quick, repeats):
+    """{point: {model: timed runs}} for the chosen sections (their union)."""
+    cells = {}
+
+    def want(point, model, runs):
+        if model in models:
+            cell = cells.setdefault(point, {})
+            cell[model] = max(runs, cell.get(model, 0))
+
+    if "targets" in sections:
+        for point in targets.CPU_POINTS + [targets.BULK_POINT]:
+            for model in targets.TARGET_MODELS:
+                want(point, model, repeats)
+        for model in targets.LATENCY_MODELS:
+            want(targets.LATENCY_POINT, model, 3 if quick else targets.LATENCY_RUNS)
+    if "load" in sections:
+        for point in QUICK_MATRIX if quick else MATRIX:
+            for model in models:
+                want(point, model, repeats)
+    return cells
 
 
-def section_load(build, models, quick, repeats, duration, warmup):
-    matrix = QUICK_MATRIX if quick else MATRIX
+def run_cells(build, cells, duration, warmup, with_counters, tag):
+    """Timed runs round by round (each round every point, servers in an order rotated per
+    round, so drift in the machine's load hits every server), then one perf run per cell."""
     rows = []
-    total = len(matrix) * len(models) * repeats
+    rounds = max((n for cell in cells.values() for n in cell.values()), default=0)
+    total = sum(n for cell in cells.values() for n in cell.values())
+    total += sum(len(cell) for cell in cells.values()) if with_counters else 0
     done = 0
-    for rep in range(repeats):
-        for point in matrix:
-            # Rotate the order each repeat, so drift in the machine's load hits every model.
-            order = models[rep % len(models):] + models[:rep % len(models)]
-            for model in order:
-                done += 1
-                log(f"load {done}/{total}: {model} conns={point[0]} depth={point[1]} "
-                    f"size={point[2]} rep={rep + 1}")
-                row = load_run(build, model, *point, duration, warmup)
-                row["rep"] = rep
-                rows.append(row)
-                if "error" in row:
-                    log(f"  FAILED: {row['error']}")
-    big = []
-    for model in ["coio-epoll", "coio-io_uring"]:
-        if model in models and not quick:
-            # A longer warm-up: the first requests of 19,000 fresh connections queue behind
-            # 19,000 accepts, which on a loaded core can outlast the usual warm-up.
-            log(f"load: {model} x 19000 connections")
-            big.append(load_run(build, model, 19000, 1, 64, duration, 3.0))
-    return {"load": rows, "big_load": big}
 
-
-def perf_usable():
-    try:
-        r = subprocess.run(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "--", "true"],
-                           capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return r.returncode == 0 and "not supported" not in r.stderr and "sys_enter" in r.stderr
-
-
-def section_syscalls(build, models, duration, warmup):
-    """Syscalls per echoed request (perf's raw_syscalls:sys_enter tracepoint on the server
-    PID) at 100 connections, depth 1, 64 B: where a server makes more kernel calls than the
-    raw loop, this shows it without depending on how loaded the machine is."""
-    if not perf_usable():
-        log("syscalls: perf with the raw_syscalls tracepoint is not usable here, skipped")
-        return []
-    rows = []
-    for model in models:
-        if model == "threads":
-            continue  # blocking recv/send: 2 per request by construction
-        log(f"syscalls: {model}")
-        srv = Server(build, model)
-        out = LOG_DIR[0] / f"perf-{model}.csv"
+    def one(point, model, rep, with_perf):
+        nonlocal done
+        done += 1
+        log(f"{tag} {done}/{total}: {model} conns={point[0]} depth={point[1]} "
+            f"size={point[2]} " + ("perf" if with_perf else f"run={rep + 1}"))
         try:
-            perf = subprocess.Popen(["perf", "stat", "-x,", "-o", str(out), "-e",
-                                     "raw_syscalls:sys_enter", "-p", str(srv.pid)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(0.3)  # perf attaches
-            r = subprocess.run(
-                [str(build / "bench" / "loadgen"), "--port", str(srv.port), "--connections",
-                 "100", "--depth", "1", "--size", "64", "--duration", str(duration),
-                 "--warmup", str(warmup), "--cpu", str(LOADGEN_CPU)],
-                capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-            os.kill(perf.pid, signal.SIGINT)
-            perf.wait(timeout=20)
-        finally:
-            if perf.poll() is None:
-                os.kill(perf.pid, signal.SIGKILL)
-                perf.wait(timeout=5)
-            srv.stop()
-        lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
-        count = None
-        for line in out.read_text().splitlines():
-            if "raw_syscalls:sys_enter" in line:
-                count = int(line.split(",")[0])
-        if r.returncode != 0 or not lines or count is None:
-            rows.append({"model": model, "error": r.stderr.strip()[-200:] or "no count"})
-            continue
-        res = json.loads(lines[-1])
-        # perf counted the whole run: warm-up and the 100 connects too. Requests over the
-        # whole run are estimated from the measured rate; the connects add ~3 per connection.
-        total_req = res["rps"] * (duration + warmup)
-        rows.append({"model": model, "syscalls": count, "requests_est": total_req,
-                     "syscalls_per_request": count / total_req})
+            row = load_run(build, model, point, duration, warmup_for(point[0], warmup),
+                           with_perf=with_perf)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            row = {"model": model, "connections": point[0], "depth": point[1],
+                   "size": point[2], "perf": with_perf, "error": str(e)[-300:]}
+        row["rep"] = rep
+        rows.append(row)
+        if "error" in row:
+            log(f"  FAILED: {row['error']}")
+
+    for rep in range(rounds):
+        for point, cell in cells.items():
+            ms = [m for m in cell if cell[m] > rep]
+            k = rep % len(ms) if ms else 0
+            for model in ms[k:] + ms[:k]:
+                one(point, model, rep, False)
+    if with_counters:
+        for point, cell in cells.items():
+            for model in cell:
+                one(point, model, -1, True)
     return rows
+
+
+def section_load(build, sections, models, quick, repeats, duration, warmup):
+    counters = perf_usable()
+    if not counters:
+        log("load: perf cannot count syscall tracepoints here; no syscall/mmap counters")
+    rows = run_cells(build, plan_load(sections, models, quick, repeats), duration, warmup,
+                     counters, "load")
+    big = []
+    if not quick:
+        cells = {targets.BIG_POINT: {m: repeats for m in targets.BIG_MODELS if m in models}}
+        big = run_cells(build, cells, 2 * duration, warmup, counters, "load 19,000")
+    return {"runs": rows, "big": big, "perf": counters}
 
 
 def backends(build):
@@ -435,7 +262,7 @@ def available_models(build):
     have = backends(build)
     out = []
     for name, (binary, env, _) in MODELS.items():
-        if not (build / "bench" / binary).exists():
+        if not (build / binary).exists():
             log(f"{name}: {binary} not built, skipped")
             continue
         if env.get("COIO_BACKEND") and env["COIO_BACKEND"] not in have:
@@ -467,8 +294,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=str(ROOT / "build" / "bench"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
-    ap.add_argument("--quick", action="store_true", help="small, fast smoke run")
-    ap.add_argument("--only", default="micro,demo,idle,syscalls,load")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 1 run per point, fewer points, shorter windows")
+    ap.add_argument("--only", default="targets,micro,demo,idle,load",
+                    help="comma-separated sections: targets, micro, demo, idle, load")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--duration", type=float, default=1.0)
     ap.add_argument("--warmup", type=float, default=0.3)
@@ -478,37 +307,38 @@ def main():
     build, out = Path(args.build), Path(args.out)
     raw = out / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    LOG_DIR[0] = raw
+    harness.LOG_DIR[0] = raw
     for old in raw.glob("server-*.log"):
         old.unlink()
     models = available_models(build)
     if args.models:
         models = [m for m in models if m in args.models.split(",")]
     sections = args.only.split(",")
+    unknown = set(sections) - {"targets", "micro", "demo", "idle", "load"}
+    if unknown:
+        ap.error(f"unknown section(s): {', '.join(sorted(unknown))}")
+    repeats = 1 if args.quick else args.repeats
+    duration = min(args.duration, 0.5) if args.quick else args.duration
     results = {"machine": machine_info(), "models": models, "quick": args.quick,
-               "refs": {m: MODELS[m][2] for m in models},
-               "duration_s": args.duration, "warmup_s": args.warmup,
-               "repeats": 1 if args.quick else args.repeats}
+               "sections": sections, "refs": {m: MODELS[m][2] for m in models},
+               "duration_s": duration, "warmup_s": args.warmup, "repeats": repeats}
     t0 = time.monotonic()
     try:
         if "micro" in sections:
             results["micro"] = section_micro(build, raw, args.quick)
         if "demo" in sections:
             results["demo"] = section_demo(build, args.quick)
-        if "idle" in sections:
-            results["idle"] = section_idle(build, models, args.quick)
-        if "syscalls" in sections:
-            results["syscalls"] = section_syscalls(build, models, args.duration, args.warmup)
-        if "load" in sections:
-            results["load"] = section_load(build, models, args.quick, results["repeats"],
-                                           args.duration, args.warmup)
+        if "idle" in sections or "targets" in sections:
+            results["idle"] = section_idle(build, sections, models, args.quick)
+        if "load" in sections or "targets" in sections:
+            results["load"] = section_load(build, sections, models, args.quick, repeats,
+                                           duration, args.warmup)
     finally:
         cleanup()
     results["machine"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
     results["elapsed_s"] = time.monotonic() - t0
     (raw / "results.json").write_text(json.dumps(results, indent=1))
     log(f"measured in {results['elapsed_s']:.0f} s; writing the report")
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import report  # bench/report.py
     report.write(results, out)
     log(f"wrote {out / 'latest.md'}")

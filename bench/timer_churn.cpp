@@ -1,6 +1,6 @@
 // timer_churn — timer insert + cancel while 1,000,000 timers are pending: the cost every
 // sleep, wait_for or timeout pays to arm its deadline and to disarm it when the awaited
-// thing wins. Uses the loop's timer heap through event_loop::add_timer/remove_timer (the
+// thing wins. Uses the loop's timer heap through the loop handle's add_timer/remove_timer (the
 // interface awaitables use) with coio::detail::timer_node, as a sleep_awaiter does.
 //
 // Two deadlines for the churned timer: "random" (uniform among the pending ones: the usual
@@ -38,12 +38,12 @@ struct pending_timers {
         for (std::size_t i = 0; i < k_pending; ++i) {
             nodes[i].m_deadline = base + std::chrono::nanoseconds(spread(rng));
             nodes[i].m_fire = &no_fire;
-            loop.add_timer(nodes[i]);
+            coio::detail::core_of(loop).add_timer(nodes[i]);
         }
     }
     ~pending_timers() {
         for (std::size_t i = 0; i < k_pending; ++i) {
-            loop.remove_timer(nodes[i]);
+            coio::detail::core_of(loop).remove_timer(nodes[i]);
         }
     }
     pending_timers(const pending_timers&) = delete;
@@ -68,8 +68,8 @@ void bm_timer_insert_cancel(benchmark::State& state) {
     std::size_t i = 0;
     for (auto _ : state) {
         t.m_deadline = deadlines[i++ & (k_deadlines - 1)];
-        p.loop.add_timer(t);
-        p.loop.remove_timer(t);
+        coio::detail::core_of(p.loop).add_timer(t);
+        coio::detail::core_of(p.loop).remove_timer(t);
     }
     state.SetItemsProcessed(state.iterations());
     state.SetLabel(earliest ? "earliest" : "random");

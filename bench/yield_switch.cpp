@@ -73,7 +73,7 @@ coio::task<> transfer_ping_pong(benchmark::State* state) {
     coio::task<> partner_task = pong(&b);
     auto h = partner_task.release();
     // The partner is never awaited as a task, so give it the loop for the depth guard.
-    h.promise().m_loop = &coio::event_loop::running();
+    h.promise().m_loop = &coio::detail::running_loop_core();
     b.pong = h;
     for (auto _ : *state) {
         co_await switch_to{&b.ping, &b.pong};

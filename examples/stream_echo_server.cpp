@@ -55,6 +55,7 @@ coio::task<int> serve(std::uint16_t port) {
     std::printf("got %s: closing the listener, finishing %llu connection(s)\n",
                 sig == SIGINT ? "SIGINT" : "SIGTERM",
                 static_cast<unsigned long long>(srv.stats().active));
+    std::fflush(stdout); // say it now, not when the buffer fills or the process ends
     g_stopping = true;
     srv.close();
     try {

@@ -51,7 +51,8 @@ std::string describe(const std::exception_ptr& e) {
 event_loop::event_loop() : event_loop(env_backend()) {}
 
 event_loop::event_loop(std::string_view backend)
-    : m_impl(std::make_unique<detail::loop_impl>(*this)) {
+    : m_core(*this), m_impl(std::make_unique<detail::loop_impl>(*this, m_core)) {
+    m_core.m_impl = m_impl.get();
     m_impl->m_backend = detail::make_backend(backend, *m_impl);
 }
 
@@ -65,6 +66,8 @@ event_loop::~event_loop() {
     // 2. Tasks stuck on something that can never complete: destroy their
     // frames. Awaiter destructors remove timers and forget() I/O, which waits
     // for the kernel to release the buffers first.
+    std::size_t held = 0; // finished, but a task_handle still holds the root
+    std::string held_names;
     while (im.m_roots != nullptr) {
         detail::root_base* r = im.m_roots;
         if (!r->m_done) {
@@ -82,12 +85,26 @@ event_loop::~event_loop() {
             }
             continue;
         }
-        // Finished, held by a task_handle that outlives the loop: detach.
+        // Finished, held by a task_handle that outlives the loop: detach. Its
+        // own frame is gone already (make_root); report the roots so that a
+        // handle kept by mistake - in a cycle, say - does not go unseen.
+        if (++held <= 8) {
+            held_names += (held > 1 ? ", '" : "'") + r->name() + "'";
+        }
         im.unlink(*r);
         r->m_owner = nullptr;
     }
-    while (!m_ready.empty()) {
-        (void)m_ready.pop(); // handles of frames destroyed above
+    if (held > 0) {
+        if (held > 8) {
+            held_names += ", ...";
+        }
+        const std::string msg = "the loop closed while task_handles still hold " +
+                                std::to_string(held) + " finished task(s): " + held_names +
+                                " (their results stay until the handles go)";
+        call_exception_handler({msg, {}, nullptr});
+    }
+    while (!m_core.m_ready.empty()) {
+        (void)m_core.m_ready.pop(); // handles of frames destroyed above
     }
 }
 
@@ -112,11 +129,12 @@ loop_stats event_loop::stats() const noexcept {
     loop_stats s;
     s.tasks = im.m_tasks;
     s.task_frames = im.m_frames;
-    s.ready = m_ready.size() + im.m_callbacks.size();
+    s.ready = m_core.m_ready.size() + im.m_callbacks.size();
     s.timers = im.m_timers.size();
     s.io_in_flight = im.m_in_flight;
     s.registrations = im.m_backend->registrations();
     s.buffers_out = im.m_backend->buffers_out();
+    s.buffer_bytes = im.m_backend->buffer_bytes();
     s.iterations = im.m_iterations;
     return s;
 }
@@ -153,55 +171,10 @@ void event_loop::call_exception_handler(const exception_context& ctx) noexcept {
     }
 }
 
-bool event_loop::submit(detail::io_op& op) {
-    if (m_impl->m_backend->submit(op)) {
-        return true;
-    }
-    op.m_pending = true;
-    ++m_impl->m_in_flight;
-    return false;
-}
-
-void event_loop::cancel(detail::io_op& op) noexcept {
-    if (op.m_pending) {
-        m_impl->m_backend->cancel(op);
-    }
-}
-
-void event_loop::forget(detail::io_op& op) noexcept {
-    if (op.m_pending) {
-        m_impl->m_backend->forget(op);
-        op.m_pending = false;
-        --m_impl->m_in_flight;
-    }
-}
-
-void event_loop::external_begin() noexcept {
-    ++m_impl->m_external;
-}
-
-void event_loop::external_end() noexcept {
-    --m_impl->m_external;
-}
-
-void event_loop::close_fd(int fd) noexcept {
-    m_impl->m_backend->close(fd);
-}
-
-void event_loop::add_timer(detail::timer_node& t) {
-    m_impl->m_timers.push(t);
-}
-
-void event_loop::remove_timer(detail::timer_node& t) noexcept {
-    if (t.queued()) {
-        m_impl->m_timers.remove(t);
-    }
-}
-
 void event_loop::start_root(detail::root_base& r, std::string name) {
     detail::loop_impl& im = *m_impl;
     r.m_owner = this;
-    r.m_loop = this;
+    r.m_loop = &m_core;
     r.m_slot = &r.m_own_slot;
     r.m_id = ++im.m_next_id;
     if (!name.empty()) {
@@ -210,7 +183,7 @@ void event_loop::start_root(detail::root_base& r, std::string name) {
     im.link(r);
     ++im.m_tasks;
     ++im.m_frames;
-    post(r.m_self);
+    m_core.post(r.m_self);
 }
 
 void event_loop::drive(detail::root_base& main) {
@@ -241,7 +214,8 @@ bool event_loop::run_once(const detail::root_base* main) {
     ++im.m_iterations;
     im.take_remote();
     // 1. Pick the wait: none if work is ready, up to the next timer, or unbounded.
-    const bool work_ready = !m_ready.empty() || !im.m_callbacks.empty();
+    detail::ready_queue& ready = m_core.m_ready;
+    const bool work_ready = !ready.empty() || !im.m_callbacks.empty();
     std::chrono::nanoseconds timeout{-1};
     if (work_ready) {
         timeout = std::chrono::nanoseconds{0};
@@ -265,10 +239,20 @@ bool event_loop::run_once(const detail::root_base* main) {
     if (!im.m_callbacks.empty()) {
         im.run_callbacks();
     }
-    for (std::size_t n = m_ready.size(); n > 0 && !(main != nullptr && main->m_done); --n) {
-        std::coroutine_handle<> h = m_ready.pop();
-        reset_guards();
-        h.resume();
+    //    An I/O operation in the queue (its fd became ready) runs its
+    //    syscall now and resumes its waiter if it completed.
+    for (std::size_t n = ready.size(); n > 0 && !(main != nullptr && main->m_done); --n) {
+        void* e = ready.pop();
+        std::coroutine_handle<> h;
+        if (detail::ready_queue::is_op(e)) {
+            h = im.run_ready(*detail::ready_queue::as_op(e));
+        } else {
+            h = std::coroutine_handle<>::from_address(e);
+        }
+        if (h) {
+            m_core.reset_guards();
+            h.resume();
+        }
     }
     // 5. Reap detached tasks that finished: report exceptions, free frames.
     while (!im.m_reap.empty()) {
@@ -285,7 +269,7 @@ void event_loop::on_root_finished(detail::root_base& r) noexcept {
     --im.m_tasks;
     for (detail::task_waiter* w = std::exchange(r.m_waiters, nullptr); w != nullptr;
          w = w->m_next) {
-        post(w->m_handle);
+        m_core.post(w->m_handle);
     }
     if (--r.m_refs == 0) {
         im.m_reap.push_back(&r); // reported and destroyed at phase 5, outside this frame
@@ -340,7 +324,7 @@ void root_release(root_base& r) noexcept {
 
 void ready_queue::grow() noexcept {
     std::size_t cap = m_capacity == 0 ? 256 : m_capacity * 2;
-    std::unique_ptr<std::coroutine_handle<>[]> buf(new std::coroutine_handle<>[cap]);
+    std::unique_ptr<void*[]> buf(new void*[cap]);
     for (std::size_t i = 0; i < size(); ++i) {
         buf[i] = m_buf[(m_head + i) & (m_capacity - 1)];
     }
@@ -348,6 +332,65 @@ void ready_queue::grow() noexcept {
     m_head = 0;
     m_capacity = cap;
     m_buf = std::move(buf);
+}
+
+void ready_queue::remove_op(io_op* op) noexcept {
+    void* const tagged = reinterpret_cast<char*>(op) + 1;
+    for (std::size_t i = m_head; i != m_tail; ++i) {
+        void*& e = m_buf[i & (m_capacity - 1)];
+        if (e == tagged) {
+            e = nullptr;
+        }
+    }
+}
+
+bool loop_core::submit(io_op& op) {
+    if (m_impl->m_backend->submit(op)) {
+        return true;
+    }
+    op.m_pending = true;
+    ++m_impl->m_in_flight;
+    return false;
+}
+
+void loop_core::cancel(io_op& op) noexcept {
+    if (op.m_pending) {
+        m_impl->m_backend->cancel(op);
+    }
+}
+
+void loop_core::forget(io_op& op) noexcept {
+    if (op.m_pending) {
+        m_impl->m_backend->forget(op);
+        op.m_pending = false;
+        --m_impl->m_in_flight;
+    }
+}
+
+void loop_core::close_fd(int fd) noexcept {
+    m_impl->m_backend->close(fd);
+}
+
+void loop_core::add_timer(timer_node& t) {
+    m_impl->m_timers.push(t);
+}
+
+void loop_core::remove_timer(timer_node& t) noexcept {
+    if (t.queued()) {
+        m_impl->m_timers.remove(t);
+    }
+}
+
+void loop_core::external_begin() noexcept {
+    ++m_impl->m_external;
+}
+
+void loop_core::external_end() noexcept {
+    --m_impl->m_external;
+}
+
+void loop_core::report(const exception_context& ctx) noexcept {
+    m_owner->call_exception_handler(ctx);
 }
 
 void loop_impl::link(root_base& r) noexcept {
@@ -447,6 +490,6 @@ bool loop_impl::can_progress() const noexcept {
 
 namespace coio::detail {
 loop_core& running_loop_core() {
-    return event_loop::running();
+    return core_of(event_loop::running());
 }
 } // namespace coio::detail

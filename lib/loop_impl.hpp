@@ -18,17 +18,28 @@
 namespace coio::detail {
 
 struct loop_impl final : completion_sink {
-    explicit loop_impl(event_loop& loop) : m_loop(loop) {}
+    loop_impl(event_loop& loop, loop_core& core) : m_loop(loop), m_core(core) {}
 
     // completion_sink: the backend finished an op. Posts, never resumes.
     void complete(io_op& op) noexcept override {
         op.m_pending = false;
         --m_in_flight;
-        if (op.m_complete != nullptr) {
-            op.m_complete(op);
-        } else {
-            m_loop.post(op.m_waiter);
+        m_core.post(op.m_waiter);
+    }
+    // completion_sink: the op's fd is ready; the backend retries it when the
+    // loop reaches it in the ready queue (run_ready).
+    void schedule(io_op& op) noexcept override { m_core.m_ready.push_op(&op); }
+    void unschedule(io_op& op) noexcept override { m_core.m_ready.remove_op(&op); }
+
+    // An op taken from the ready queue: the backend retries it. Returns the
+    // handle to resume if it completed, null if it waits on.
+    std::coroutine_handle<> run_ready(io_op& op) noexcept {
+        if (!m_backend->run_ready(op)) {
+            return nullptr;
         }
+        op.m_pending = false;
+        --m_in_flight;
+        return op.m_waiter;
     }
 
     void link(root_base& r) noexcept;
@@ -47,6 +58,7 @@ struct loop_impl final : completion_sink {
     [[nodiscard]] bool can_progress() const noexcept;
 
     event_loop& m_loop;
+    loop_core& m_core;
     std::unique_ptr<backend> m_backend;
     timer_heap m_timers;
     std::deque<std::function<void()>> m_callbacks;

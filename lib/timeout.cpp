@@ -27,7 +27,7 @@ bool timeout_core::begin(std::coroutine_handle<> parent, loop_core* loop,
     if (m_state != nullptr && m_state->m_active != nullptr) {
         throw std::logic_error("coio::timeout: this deadline already guards another await");
     }
-    m_event_loop = loop != nullptr ? static_cast<event_loop*>(loop) : &event_loop::running();
+    m_event_loop = &core_or_running(loop);
     if (parent_slot != nullptr && parent_slot->requested()) {
         return start(parent, m_event_loop, parent_slot); // false: the child never starts
     }

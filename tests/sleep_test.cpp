@@ -244,7 +244,7 @@ TEST_CASE("the loop holds 1,000,000 pending timers and removes them in any order
         t.m_deadline = base + std::chrono::microseconds(rng() % 1'000'000'000);
         t.m_fire = &never_fires;
         t.m_ctx = &fired;
-        l.add_timer(t);
+        coio::detail::core_of(l).add_timer(t);
     }
     CHECK(l.stats().timers == n);
     std::size_t not_queued = static_cast<std::size_t>(
@@ -255,16 +255,17 @@ TEST_CASE("the loop holds 1,000,000 pending timers and removes them in any order
     std::iota(idx.begin(), idx.end(), std::size_t{0});
     std::shuffle(idx.begin(), idx.end(), rng);
     for (std::size_t i = 0; i < n / 2; ++i) {
-        l.remove_timer(nodes[idx[i]]);
+        coio::detail::core_of(l).remove_timer(nodes[idx[i]]);
     }
     CHECK(l.stats().timers == n / 2);
     not_queued = static_cast<std::size_t>(
         std::count_if(nodes.begin(), nodes.end(), [](const timer_node& t) { return !t.queued(); }));
     CHECK(not_queued == n / 2);
-    l.remove_timer(nodes[idx[0]]); // removing a timer that is not queued is a no-op
+    coio::detail::core_of(l).remove_timer(
+        nodes[idx[0]]); // removing a timer that is not queued is a no-op
     CHECK(l.stats().timers == n / 2);
     for (std::size_t i = n / 2; i < n; ++i) {
-        l.remove_timer(nodes[idx[i]]);
+        coio::detail::core_of(l).remove_timer(nodes[idx[i]]);
     }
     CHECK(l.stats().timers == 0);
     CHECK_FALSE(fired);
@@ -297,7 +298,7 @@ TEST_CASE("due timers among 300,000 fire once each, in deadline order", "[sleep]
         nodes[i].m_deadline = i % 2 == 0 ? now - jitter : now + 1h + jitter;
         nodes[i].m_fire = &log_fire;
         nodes[i].m_ctx = &log;
-        l.add_timer(nodes[i]);
+        coio::detail::core_of(l).add_timer(nodes[i]);
     }
     // Take out a random third first, so the heap has been reshuffled by removals.
     std::vector<bool> removed(n, false);
@@ -305,7 +306,7 @@ TEST_CASE("due timers among 300,000 fire once each, in deadline order", "[sleep]
         const std::size_t i = static_cast<std::size_t>(rng() % n);
         if (!removed[i]) {
             removed[i] = true;
-            l.remove_timer(nodes[i]);
+            coio::detail::core_of(l).remove_timer(nodes[i]);
         }
     }
     std::size_t due = 0;
@@ -335,7 +336,7 @@ TEST_CASE("due timers among 300,000 fire once each, in deadline order", "[sleep]
     CHECK(wrong == 0);
     CHECK(l.stats().timers == future);
     for (std::size_t i = 1; i < n; i += 2) {
-        l.remove_timer(nodes[i]);
+        coio::detail::core_of(l).remove_timer(nodes[i]);
     }
     CHECK(l.stats().timers == 0);
     coio::test::require_clean(l);

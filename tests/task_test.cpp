@@ -404,7 +404,7 @@ TEST_CASE("a two-coroutine ping-pong of 1,000,000 switches does not overflow the
           "[task][depth]") {
     ping_pong s;
     run_clean([](ping_pong* ps) -> task<> {
-        ps->loop = &coio::event_loop::running();
+        ps->loop = &coio::detail::running_loop_core();
         constexpr long total = 1'000'000;
         co_await coio::gather(player(ps, 0, total), player(ps, 1, total));
         CHECK(ps->switches == total);

@@ -4,44 +4,47 @@
 // pointer to it (coroutine parameters are by value: the pointer is copied, the
 // collector outlives all tasks because run_collector awaits them all before
 // it returns).
+//
+// How the run ends: `stop` is an event that the first SIGINT/SIGTERM or the
+// first fatal error (fail()) sets; run_collector waits for it, then stops
+// the tasks (main.cpp).
 #pragma once
 
 #include "options.hpp"
 #include "output_sink.hpp"
+#include "push_clients.hpp"
 #include "record_format.hpp"
 #include "stats.hpp"
 
-#include <coio/task_handle.hpp>
+#include <coio/sync/event.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <string>
 #include <string_view>
-#include <unordered_set>
-
-namespace coio {
-class socket;
-}
 
 namespace logcollect {
 
 struct collector {
     collector(options o, bool live_status)
-        : opts(std::move(o)), sink(opts.output, opts.sync), fmt(opts.format), con(live_status) {}
+        : opts(std::move(o)), fmt(opts.format), con(live_status),
+          sink(
+              opts.output, opts.sync,
+              [this](std::string& out, std::uint64_t torn) { fmt.append_torn_marker(out, torn); },
+              [this](const std::string& text) { con.message(text); }),
+          push_conns(opts.max_connections) {}
 
     options opts;
-    output_sink sink;
     record_formatter fmt;
     console con;
-    std::deque<source_stats> sources;               // one per opts.sources entry (stable addresses)
-    source_stats push;                              // all push connections together
-    std::size_t connected = 0;                      // pull sources connected now
-    std::size_t push_connections = 0;               // push connections open now
-    std::unordered_set<coio::socket*> push_sockets; // closed at shutdown
-    bool stopping = false;
-    std::string failure;           // the first fatal error (exit 1)
-    coio::task_handle<int> waiter; // main waits on it; cancelled to wake main on failure
+    output_sink sink;                 // after fmt and con: it uses them from its constructor on
+    std::deque<source_stats> sources; // one per opts.sources entry (stable addresses)
+    source_stats push;                // all push connections together
+    std::size_t connected = 0;        // pull sources connected now
+    push_clients push_conns;          // push connections open now
+    coio::event stop;                 // set: stop (a signal, or fail())
+    std::string failure;              // the first fatal error (exit 1)
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
     // Append a record to the output buffer.
@@ -51,7 +54,7 @@ struct collector {
     }
 
     // Write out everything up to `mark`. On an output failure, records the
-    // failure, wakes main to shut down (exit 1) and returns false: the caller
+    // failure, stops the collector (exit 1) and returns false: the caller
     // must not acknowledge anything.
     bool flush_through(std::uint64_t mark) {
         if (sink.flush_through(mark)) {
@@ -65,9 +68,7 @@ struct collector {
         if (failure.empty()) {
             failure = what;
             con.message(what);
-            if (waiter.valid()) {
-                waiter.cancel();
-            }
+            stop.set();
         }
     }
 };

@@ -92,11 +92,12 @@ public:
         } else {
             emit(std::string_view(m_buf), record_kind::last, ++m_pieces);
         }
-        m_buf.clear();
+        release();
         m_pieces = 0;
     }
 
-    // Bytes of the unfinished line held now (<= max_line + 4).
+    // Bytes of the unfinished line held now (<= max_line + 4, and so is the
+    // buffer's capacity).
     [[nodiscard]] std::size_t buffered() const noexcept { return m_buf.size(); }
     // Pieces of the unfinished line already emitted.
     [[nodiscard]] std::uint32_t pieces() const noexcept { return m_pieces; }
@@ -104,6 +105,18 @@ public:
     [[nodiscard]] std::size_t max_line() const noexcept { return m_max; }
 
 private:
+    // A finished line: empty the buffer, and give its memory back if a long
+    // line made it big (a connection that sent one long message once does
+    // not keep max_line bytes for ever; short lines keep theirs, no churn).
+    void release() {
+        if (m_buf.capacity() > keep_capacity) {
+            std::string().swap(m_buf);
+        } else {
+            m_buf.clear();
+        }
+    }
+    static constexpr std::size_t keep_capacity = 1024;
+
     // Append a '\n'-free segment, emitting pieces while the line is longer
     // than m_max. The buffer holds at most m_max + 1 bytes between calls
     // (+3 when a character was moved to the next piece).
@@ -112,6 +125,14 @@ private:
         while (!seg.empty()) {
             const std::size_t room = m_max + 1 > m_buf.size() ? m_max + 1 - m_buf.size() : 0;
             const std::size_t take = seg.size() < room ? seg.size() : room;
+            if (m_buf.size() + take > keep_capacity && m_buf.capacity() < m_max + 4) {
+                // A long line: take the most it can need in one allocation.
+                // Growing by doubling would free a chunk at every step (a
+                // flood of connections left them all in malloc's free lists)
+                // and end up to twice too big; pages not written yet cost
+                // no memory.
+                m_buf.reserve(m_max + 4);
+            }
             m_buf.append(seg.substr(0, take));
             seg.remove_prefix(take);
             if (m_buf.size() > m_max) {

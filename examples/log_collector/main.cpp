@@ -4,7 +4,8 @@
 // output with group commit (output_sink.hpp); line reassembly from fixed-size
 // reads in bounded memory (line_assembler.hpp); acknowledgements that mean
 // "written" (source_task.cpp); reconnects with backoff; syslog over TCP
-// (push_server.cpp); signals (coio::signal_set) for a clean stop.
+// (push_server.cpp); a task_group for the tasks, an event and signal
+// handlers for a clean stop.
 //
 // Run:  ./build/examples/log_collector/log_source --port 0 --lines 1000 &
 //       ./build/examples/log_collector/coio-logcollect 127.0.0.1:PORT -o logs.txt
@@ -12,6 +13,7 @@
 // delivery guarantee and the over-long-line policy; README.md in this folder
 // the details.
 #include "collector.hpp"
+#include "memory.hpp"
 #include "options.hpp"
 #include "push_server.hpp"
 #include "source_task.hpp"
@@ -21,6 +23,7 @@
 #include <coio/net/error.hpp>
 #include <coio/signal.hpp>
 #include <coio/sleep.hpp>
+#include <coio/task_group.hpp>
 #include <coio/task_handle.hpp>
 #include <coio/timeout.hpp>
 
@@ -32,7 +35,6 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
-#include <vector>
 
 namespace logcollect {
 
@@ -40,20 +42,46 @@ namespace {
 
 constexpr auto shutdown_timeout = std::chrono::seconds(5);
 
-// `signals` lives in run_collector's frame, which awaits this task (or
-// cancels and awaits it) before it ends.
-coio::task<int> wait_signal(coio::signal_set* signals) {
-    co_return co_await signals->wait();
+const char* signal_name(int sig) {
+    return sig == SIGINT ? "SIGINT" : "SIGTERM";
 }
 
-// A second signal while stopping: give up waiting for the sources. Nothing
-// unwritten was acknowledged, so the sources send it again.
-coio::task<> exit_on_second_signal(collector* c, coio::signal_set* signals) {
-    const int sig = co_await signals->wait();
-    c->con.message(std::string("second ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-                   ": exiting now (what was not acknowledged will be sent again)");
-    std::_Exit(exit_failure);
+// SIGINT/SIGTERM: set c->stop, once. A second one while stopping gives up
+// waiting for the sources: nothing unwritten was acknowledged, so the
+// sources send it again.
+void request_stop(collector* c, int sig) {
+    if (c->stop.is_set()) {
+        c->con.message(std::string("second ") + signal_name(sig) +
+                       ": exiting now (what was not acknowledged will be sent again)");
+        std::_Exit(exit_failure);
+    }
+    c->con.message(std::string("stopping on ") + signal_name(sig) +
+                   ": writing and acknowledging what was received");
+    c->stop.set();
 }
+
+// The signals, asyncio's loop.add_signal_handler way: the callbacks run on
+// the loop thread, from the first loop iteration until this object goes.
+// SIGHUP reopens the output (logrotate's postrotate).
+class signal_handlers {
+public:
+    explicit signal_handlers(collector* c) {
+        coio::add_signal_handler(SIGINT, [c] { request_stop(c, SIGINT); });
+        coio::add_signal_handler(SIGTERM, [c] { request_stop(c, SIGTERM); });
+        coio::add_signal_handler(SIGHUP, [c] {
+            if (!c->sink.reopen() && c->sink.failed()) {
+                c->fail(c->sink.error());
+            }
+        });
+    }
+    signal_handlers(const signal_handlers&) = delete;
+    signal_handlers& operator=(const signal_handlers&) = delete;
+    ~signal_handlers() {
+        for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+            coio::remove_signal_handler(sig);
+        }
+    }
+};
 
 // Redraw the status line, or print a stats line now and then.
 coio::task<> run_ticker(collector* c) {
@@ -69,7 +97,7 @@ coio::task<> run_ticker(collector* c) {
         const totals t = sum(c->sources, &c->push);
         const rate_meter::rates r = meter.sample(t);
         const std::string text =
-            status_text(c->connected, c->sources.size(), t, r, c->push_connections);
+            status_text(c->connected, c->sources.size(), t, r, c->push_conns.size());
         if (live) {
             c->con.status(text);
         } else {
@@ -78,28 +106,57 @@ coio::task<> run_ticker(collector* c) {
     }
 }
 
-// Cancel, then await, every source task.
-coio::task<> stop_all(collector* c, std::vector<coio::task_handle<>> tasks) {
-    for (coio::task_handle<>& t : tasks) {
-        t.cancel();
+// Once a second: close the push connections past --idle-timeout or
+// --message-timeout (push_clients.hpp), one message for all of them; give
+// memory back to the system after a flood (memory.hpp) - when more than
+// 4 MiB were freed.
+coio::task<> housekeeping(collector* c) {
+    memory_trimmer trimmer(std::size_t{4} << 20U);
+    for (;;) {
+        co_await coio::sleep(std::chrono::seconds(1));
+        const push_clients::expired_count n = c->push_conns.close_expired(
+            push_client::clock::now(), c->opts.idle_timeout, c->opts.message_timeout);
+        if (n.idle > 0) {
+            c->con.message("push: closed " + std::to_string(n.idle) +
+                           " connection(s) that sent nothing for " +
+                           seconds_text(c->opts.idle_timeout) + " (--idle-timeout)");
+        }
+        if (n.message > 0) {
+            c->con.message("push: closed " + std::to_string(n.message) +
+                           " connection(s) whose message stayed unfinished for " +
+                           seconds_text(c->opts.message_timeout) + " (--message-timeout)");
+        }
+        trimmer.sample();
     }
-    for (coio::task_handle<>& t : tasks) {
-        std::string error;
-        try {
-            co_await t;
-        } catch (const coio::cancelled_error&) {
-            // the normal way for a source to end
-        } catch (const std::exception& e) {
-            error = e.what(); // a bug: say so, and stop the others all the same
-        }
-        if (!error.empty()) {
-            c->fail("task " + std::string(t.name()) + " failed: " + error);
-        }
+}
+
+// Every long-running task of the collector, as children of one task_group.
+// They run until this task is cancelled: the group then cancels each child
+// and waits until every one has finished (a pull source writes and
+// acknowledges what it has and closes its connection first). A child that
+// fails with an exception is a bug: the group cancels the others, and the
+// collector stops with exit status 1.
+coio::task<> run_tasks(collector* c) {
+    coio::task_group group;
+    for (std::size_t i = 0; i < c->sources.size(); ++i) {
+        source_stats* st = &c->sources[i];
+        group.create_task(pull_source(c, st, c->opts.sources[i]), st->name);
+    }
+    group.create_task(run_ticker(c), "ticker");
+    group.create_task(housekeeping(c), "housekeeping");
+    std::string error;
+    try {
+        co_await group.wait();
+    } catch (const coio::exception_group& e) {
+        error = e.what();
+    }
+    if (!error.empty()) {
+        c->fail(error);
     }
 }
 
 coio::task<int> run_collector(collector* c) {
-    coio::signal_set signals{SIGINT, SIGTERM};
+    signal_handlers signals(c);
     std::optional<coio::server> push;
     if (c->opts.listen) {
         std::string error;
@@ -113,57 +170,38 @@ coio::task<int> run_collector(collector* c) {
             c->con.message("cannot listen for push senders: " + error);
             co_return exit_failure;
         }
+        c->push.name = "push " + push->local_address().to_string(); // the port, if 0 was given
         c->con.message("push: listening on " + push->local_address().to_string());
     }
 
-    std::vector<coio::task_handle<>> tasks;
-    tasks.reserve(c->sources.size());
-    for (std::size_t i = 0; i < c->sources.size(); ++i) {
-        source_stats* st = &c->sources[i];
-        tasks.push_back(coio::create_task(pull_source(c, st, c->opts.sources[i]), st->name));
-    }
-    coio::task_handle<> ticker = coio::create_task(run_ticker(c), "ticker");
-    c->waiter = coio::create_task(wait_signal(&signals), "signals");
-
-    int sig = 0;
-    try {
-        sig = co_await c->waiter; // a signal, or cancelled by collector::fail()
-    } catch (const coio::cancelled_error&) {
-        sig = 0;
-    }
-    if (sig != 0) {
-        c->con.message(std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-                       ": writing and acknowledging what was received");
-    }
+    coio::task_handle<> tasks = coio::create_task(run_tasks(c), "collector tasks");
+    co_await c->stop.wait(); // a signal, or collector::fail()
 
     // Stop: no new push connections; end the reads; let every source write
     // and acknowledge what it has, then close.
-    c->stopping = true;
-    coio::task_handle<> impatient =
-        coio::create_task(exit_on_second_signal(c, &signals), "second signal");
     if (push) {
         push->close();
-        close_push_connections(c);
+        c->push_conns.close_all();
     }
+    tasks.cancel();
     bool timed_out = false;
     const auto give_up = std::chrono::steady_clock::now() + shutdown_timeout;
     try {
-        co_await coio::timeout_at(give_up, stop_all(c, std::move(tasks)));
-        if (push) {
-            co_await coio::timeout_at(give_up, push->wait_closed());
-        }
+        co_await coio::timeout_at(give_up, tasks);
+    } catch (const coio::cancelled_error&) {
+        // how the group ends when it is cancelled
     } catch (const coio::timeout_error&) {
         timed_out = true;
     }
+    if (push) {
+        try {
+            co_await coio::timeout_at(give_up, push->wait_closed());
+        } catch (const coio::timeout_error&) {
+            timed_out = true;
+        }
+    }
     if (timed_out) {
         c->con.message("some connections did not close within 5 s; exiting anyway");
-    }
-    for (coio::task_handle<>* t : {&ticker, &impatient}) {
-        t->cancel();
-        try {
-            co_await *t;
-        } catch (const coio::cancelled_error&) {
-        }
     }
     c->flush_through(c->sink.end_mark()); // push records, "aborted" records
     co_return c->failure.empty() ? exit_ok : exit_failure;

@@ -1,4 +1,4 @@
-// log_collector/options.cpp - argument parsing and --help (options.hpp).
+// log_collector/options.cpp - argument parsing (options.hpp; --help is in help.cpp).
 #include "options.hpp"
 
 #include <coio/event_loop.hpp>
@@ -20,72 +20,6 @@ namespace logcollect {
 
 namespace {
 
-constexpr const char* help_text = R"(usage: coio-logcollect [options] HOST:PORT...
-       coio-logcollect [options] --sources FILE
-       coio-logcollect [options] --listen PORT
-
-Collect newline-delimited log lines from TCP log sources into one output.
-Each HOST:PORT is a source the collector connects to ("pull"): it reads the
-stream in fixed-size chunks, reassembles lines, writes them out and answers
-every line with "ACK\n". All sources run as tasks on one event loop. With
---listen it also accepts syslog senders ("push", RFC 6587 framing, no ACKs).
-
-Sources:
-  HOST:PORT              a source: numeric IPv4 address, or [IPv6]:PORT
-  --sources FILE         more sources, one HOST:PORT per line; blank lines and
-                         '#' comments are ignored
-  --listen PORT          accept syslog over TCP on 127.0.0.1:PORT (or
-                         HOST:PORT); 0 picks a free port. Each frame is read
-                         with octet counting ("LEN SP MSG") if it starts with
-                         digits and a space, else up to LF (RFC 6587 3.4)
-
-Output:
-  -o, --output FILE|-    append records to FILE (created if missing); '-' is
-                         stdout (default)
-  --format plain|json    plain (default): SOURCE<TAB>LINE
-                         json: {"seq":N,"time":"...","source":"...","line":"..."}
-                         Bytes that are not valid UTF-8 become U+FFFD in both.
-  --sync                 fdatasync the output file before acknowledging
-
-Reading:
-  --chunk-size N         bytes per read (default 1024)
-  --max-line N           longest line written as one record (default 65536)
-  --backoff-min MS       first reconnect delay (default 100)
-  --backoff-max MS       longest reconnect delay (default 10000); the delay
-                         doubles per failed attempt, with jitter
-
-Progress (stderr):
-  --stats-interval S     when stderr is not a terminal, print a stats line every
-                         S seconds (default 10; 0 = never)
-  --status, --no-status  force the live status line on or off (default: on
-                         when stderr is a terminal)
-
-  --list-backends        print the I/O backends usable here (COIO_BACKEND picks one)
-  -h, --help             this text
-  --version              version
-
-Delivery: a line is acknowledged only after it has been written to the output
-(write(2) completed; with --sync, also fdatasync'ed), so an acknowledged line
-is never lost; a line written but not acknowledged when a connection breaks is
-sent again by the source, so it may appear twice (at-least-once). A source that
-refuses, resets or closes is reconnected with backoff; the others go on. On
-SIGINT or SIGTERM the collector stops reading, writes and acknowledges what it
-has, closes the connections, prints a summary and exits 0 (a second signal:
-exit 1 at once).
-
-Over-long lines: a line longer than --max-line bytes is written as pieces of
---max-line bytes (never cutting a UTF-8 character), in order, so memory stays
-bounded and nothing is dropped. plain: every piece but the last has "SOURCE+"
-in the first column; json: "part":K,"more":true|false. The line is
-acknowledged ONCE, after its last piece is written. If the connection breaks
-in the middle of such a line, an "aborted" record follows its pieces (plain:
-"SOURCE!", json: "aborted":true) and the source sends the whole line again.
-An unfinished line at a disconnect is never written as complete.
-
-Exit status: 0 stopped by a signal, 1 runtime failure (output, listen
-address, backend), 2 usage error.
-)";
-
 void usage_error(const std::string& msg) {
     std::fprintf(stderr, "coio-logcollect: %s\n(try coio-logcollect --help)\n", msg.c_str());
 }
@@ -96,6 +30,37 @@ bool parse_u64(std::string_view s, std::uint64_t& v) {
     }
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     return ec == std::errc() && p == s.data() + s.size();
+}
+
+// A byte count with an optional binary suffix: 512, 64k, 64m, 1g.
+bool parse_bytes(std::string_view s, std::uint64_t& v) {
+    unsigned shift = 0;
+    if (!s.empty()) {
+        switch (s.back()) {
+        case 'k':
+        case 'K':
+            shift = 10;
+            break;
+        case 'm':
+        case 'M':
+            shift = 20;
+            break;
+        case 'g':
+        case 'G':
+            shift = 30;
+            break;
+        default:
+            break;
+        }
+    }
+    if (shift != 0) {
+        s.remove_suffix(1);
+    }
+    if (!parse_u64(s, v) || v > (std::uint64_t{1} << 40U) >> shift) {
+        return false;
+    }
+    v <<= shift;
+    return true;
 }
 
 bool parse_seconds(std::string_view s, std::chrono::milliseconds& out) {
@@ -170,10 +135,6 @@ parse_result read_sources_file(options& o, const std::string& path) {
 
 } // namespace
 
-void print_help(std::FILE* out) {
-    std::fputs(help_text, out);
-}
-
 parse_result parse_options(int argc, char** argv, options& o) {
     std::vector<std::string_view> args(argv + 1, argv + argc);
     bool only_sources = false;
@@ -220,10 +181,24 @@ parse_result parse_options(int argc, char** argv, options& o) {
             value = a.substr(eq + 1);
             has_value = true;
         }
-        static constexpr std::array<std::string_view, 10> with_value = {
-            "-o",         "--output",      "--format",      "--chunk-size",
-            "--max-line", "--backoff-min", "--backoff-max", "--stats-interval",
-            "--listen",   "--sources"};
+        static constexpr std::array<std::string_view, 18> with_value = {"-o",
+                                                                        "--output",
+                                                                        "--format",
+                                                                        "--chunk-size",
+                                                                        "--max-line",
+                                                                        "--backoff-min",
+                                                                        "--backoff-max",
+                                                                        "--stats-interval",
+                                                                        "--listen",
+                                                                        "--sources",
+                                                                        "--max-connections",
+                                                                        "--push-memory",
+                                                                        "--max-frame",
+                                                                        "--connect-timeout",
+                                                                        "--keepalive",
+                                                                        "--ack-timeout",
+                                                                        "--idle-timeout",
+                                                                        "--message-timeout"};
         if (std::find(with_value.begin(), with_value.end(), name) == with_value.end()) {
             usage_error("unknown option " + std::string(a));
             return parse_result::usage_error;
@@ -277,6 +252,22 @@ parse_result parse_options(int argc, char** argv, options& o) {
                 usage_error(bad + " (seconds, 0 = off)");
                 return parse_result::usage_error;
             }
+        } else if (name == "--connect-timeout" || name == "--ack-timeout" ||
+                   name == "--idle-timeout" || name == "--message-timeout") {
+            std::chrono::milliseconds& t = name == "--connect-timeout" ? o.connect_timeout
+                                           : name == "--ack-timeout"   ? o.ack_timeout
+                                           : name == "--idle-timeout"  ? o.idle_timeout
+                                                                       : o.message_timeout;
+            if (!parse_seconds(value, t)) {
+                usage_error(bad + " (seconds, 0 = off)");
+                return parse_result::usage_error;
+            }
+        } else if (name == "--keepalive") {
+            if (!parse_u64(value, n) || n > 32767) {
+                usage_error(bad + " (whole seconds 0 .. 32767, 0 = off)");
+                return parse_result::usage_error;
+            }
+            o.keepalive = std::chrono::seconds(n);
         } else if (name == "--listen") {
             std::optional<coio::address> l;
             if (value.find(':') == std::string_view::npos) {
@@ -291,6 +282,24 @@ parse_result parse_options(int argc, char** argv, options& o) {
                 return parse_result::usage_error;
             }
             o.listen = l;
+        } else if (name == "--max-connections") {
+            if (!parse_u64(value, n) || n == 0 || n > 1000000) {
+                usage_error(bad + " (1 .. 1000000)");
+                return parse_result::usage_error;
+            }
+            o.max_connections = n;
+        } else if (name == "--push-memory") {
+            if (!parse_bytes(value, n) || n == 0) {
+                usage_error(bad + " (bytes, with k, m or g: 64m)");
+                return parse_result::usage_error;
+            }
+            o.push_memory = n;
+        } else if (name == "--max-frame") {
+            if (!parse_u64(value, n) || n == 0 || n > 9999999999ULL) {
+                usage_error(bad + " (1 .. 9999999999 bytes)");
+                return parse_result::usage_error;
+            }
+            o.max_frame = n;
         } else if (name == "--sources") {
             if (parse_result r = read_sources_file(o, std::string(value)); r != parse_result::run) {
                 return r;
@@ -299,6 +308,11 @@ parse_result parse_options(int argc, char** argv, options& o) {
     }
     if (o.backoff_min > o.backoff_max) {
         usage_error("--backoff-min is above --backoff-max");
+        return parse_result::usage_error;
+    }
+    if (o.push_memory / o.max_connections < 1024) {
+        usage_error("--push-memory allows less than 1 KiB per connection (--max-connections " +
+                    std::to_string(o.max_connections) + ")");
         return parse_result::usage_error;
     }
     if (o.sources.empty() && !o.listen) {

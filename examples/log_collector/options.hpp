@@ -23,10 +23,27 @@ struct options {
     std::chrono::milliseconds backoff_min{100};
     std::chrono::milliseconds backoff_max{10000};
     std::chrono::milliseconds stats_interval{10000}; // 0: no stats lines
-    std::optional<coio::address> listen;             // push mode
+    // Timeouts; 0 turns each off.
+    std::chrono::milliseconds connect_timeout{10000}; // pull: connect
+    std::chrono::seconds keepalive{30};               // pull: TCP keepalive idle time
+    std::chrono::milliseconds ack_timeout{30000};     // pull: ACKs not taken for this long
+    std::chrono::milliseconds idle_timeout{300000};   // push: nothing received for this long
+    std::chrono::milliseconds message_timeout{30000}; // push: a message unfinished for this long
+    std::optional<coio::address> listen;              // push mode
+    std::size_t max_connections = 1024;               // push connections open at once
+    std::size_t push_memory = 64U << 20U;             // unfinished push messages, all together
+    std::size_t max_frame = 65536;                    // longest octet-counted push frame
     bool sync = false;
     int status = -1; // --status / --no-status; -1: when stderr is a terminal
 };
+
+// What one push connection may hold of an unfinished message:
+// min(max_line, push_memory / max_connections). Longer messages are written
+// in pieces of that size, so all of them together hold at most push_memory.
+[[nodiscard]] inline std::size_t push_share(const options& o) noexcept {
+    const std::size_t share = o.push_memory / o.max_connections;
+    return share < o.max_line ? share : o.max_line;
+}
 
 enum class parse_result {
     run,         // go on with the options

@@ -74,6 +74,26 @@ void record_formatter::append(std::string& out, const record_meta& m, std::strin
     }
 }
 
+void record_formatter::append_torn_marker(std::string& out, std::uint64_t torn) {
+    ++m_seq;
+    if (m_format == output_format::plain) {
+        out.append(marker_source);
+        out += "!\ttorn record above (";
+        append_uint(out, torn);
+        out += " bytes)\n";
+        return;
+    }
+    out += "{\"seq\":";
+    append_uint(out, m_seq);
+    out += ",\"time\":\"";
+    out += timestamp();
+    out += "\",\"source\":\"";
+    out.append(marker_source);
+    out += "\",\"line\":\"\",\"torn\":";
+    append_uint(out, torn);
+    out += "}\n";
+}
+
 void record_formatter::append_plain(std::string& out, const record_meta& m, std::string_view text) {
     out.append(m.source);
     if (m.kind == record_kind::part) {

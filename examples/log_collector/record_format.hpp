@@ -20,6 +20,12 @@
 // line again, since it was never acknowledged):
 //   plain: SOURCE!<TAB>           json: ..."line":"","aborted":true,"parts":K
 //
+// When the output file ends inside a record at startup (an earlier run was
+// killed inside a write), a '\n' and a "torn record" marker come first:
+//   plain: coio-logcollect!<TAB>torn record above (N bytes)
+//   json:  {"seq":..,"time":..,"source":"coio-logcollect","line":"","torn":N}
+// The line before a marker is not a record (output_sink.hpp).
+//
 // seq numbers the records this collector run wrote (from 1); time is when the
 // line was received (UTC, milliseconds). Records from push connections (syslog
 // over TCP) carry "framing":"octet"|"lf" in JSON.
@@ -54,6 +60,8 @@ public:
 
     // Append one record for `text` (raw bytes, no trailing '\n') to `out`.
     void append(std::string& out, const record_meta& m, std::string_view text);
+    // Append the marker that says the line before it is torn (`torn` bytes).
+    void append_torn_marker(std::string& out, std::uint64_t torn);
 
     [[nodiscard]] std::uint64_t records() const noexcept { return m_seq; }
     [[nodiscard]] output_format format() const noexcept { return m_format; }
@@ -69,6 +77,9 @@ private:
     std::string m_time;    // cached ISO 8601 text for m_time_ms
     std::int64_t m_time_ms = -1;
 };
+
+// The source column of the torn-record marker.
+constexpr std::string_view marker_source = "coio-logcollect";
 
 // Append `s` JSON-escaped (no quotes); `s` must be valid UTF-8.
 void append_json_escaped(std::string& out, std::string_view s);

@@ -17,6 +17,7 @@
 
 #include "backoff.hpp"
 #include "line_assembler.hpp"
+#include "tcp_options.hpp"
 
 #include <coio/cancel.hpp>
 #include <coio/net/connection.hpp>
@@ -33,6 +34,7 @@ namespace logcollect {
 namespace {
 
 constexpr auto close_timeout = std::chrono::seconds(2);
+constexpr int ack_send_buffer = 32 * 1024; // the kernel doubles it
 
 const std::string& ack_text(std::uint64_t n) {
     static std::string acks;
@@ -92,8 +94,64 @@ coio::task<> close_streams(coio::stream_pair conn, bool graceful) {
     conn.writer.close();
 }
 
-// One connection: read chunks until EOF, error or cancel.
-coio::task<session_end> session(collector* c, source_stats* st, coio::stream_pair conn) {
+// Connect within --connect-timeout and set TCP keepalive and the
+// unacknowledged-data timeout (tcp_options.hpp). Throws net_error.
+coio::task<coio::socket> connect_source(collector* c, coio::address at) {
+    coio::socket s;
+    bool timed_out = false;
+    if (c->opts.connect_timeout.count() == 0) {
+        s = co_await coio::connect(at);
+    } else {
+        try {
+            s = co_await coio::wait_for(coio::connect(at), c->opts.connect_timeout);
+        } catch (const coio::timeout_error&) {
+            timed_out = true;
+        }
+    }
+    if (timed_out) {
+        throw coio::net_error(std::make_error_code(std::errc::timed_out),
+                              "connect to " + at.to_string() + " (--connect-timeout)");
+    }
+    if (const std::error_code ec =
+            set_keepalive(s.native_handle(), c->opts.keepalive, c->opts.ack_timeout)) {
+        throw coio::net_error(ec, "TCP keepalive on the connection to " + at.to_string());
+    }
+    // ACKs need little room (16,384 fit in 64 KiB), and a fixed buffer lets
+    // --ack-timeout see a source that does not read them.
+    if (const std::error_code ec = set_send_buffer(s.native_handle(), ack_send_buffer)) {
+        throw coio::net_error(ec, "SO_SNDBUF on the connection to " + at.to_string());
+    }
+    co_return s;
+}
+
+// Wait until the kernel has taken every queued ACK - the writer's buffer is
+// empty: pull_source sets its limits to 0 - within --ack-timeout: a source
+// that does not read its ACKs fills the fixed send buffer and stops taking
+// more. Returns false on that timeout, after resetting the connection (`fd`:
+// it is still open) so that the queued ACKs do not keep it for ever.
+coio::task<bool> drain_acks(collector* c, coio::stream_writer w, int fd) {
+    if (w.write_buffer_size() == 0) {
+        co_return true; // the usual case: no timer
+    }
+    if (c->opts.ack_timeout.count() == 0) {
+        co_await w.drain();
+        co_return true;
+    }
+    bool timed_out = false;
+    try {
+        co_await coio::wait_for(w.drain(), c->opts.ack_timeout);
+    } catch (const coio::timeout_error&) {
+        timed_out = true;
+    }
+    if (timed_out) {
+        abort_connection(fd);
+    }
+    co_return !timed_out;
+}
+
+// One connection: read chunks until EOF, error or cancel. `fd` is its
+// socket, for abort_connection.
+coio::task<session_end> session(collector* c, source_stats* st, coio::stream_pair conn, int fd) {
     session_end end;
     line_assembler lines(c->opts.max_line);
     std::uint64_t unacked = 0; // complete lines appended to the output, not yet ACKed
@@ -137,10 +195,13 @@ coio::task<session_end> session(collector* c, source_stats* st, coio::stream_pai
             continue;
         }
         // Group commit: let the other sources of this iteration append, then
-        // one write(2) for all (output_sink.hpp).
+        // one write(2) for all (output_sink.hpp) - at once if the buffer is
+        // big already.
         const std::uint64_t mark = c->sink.end_mark();
         try {
-            co_await coio::yield_now();
+            if (!c->sink.wants_flush()) {
+                co_await coio::yield_now();
+            }
         } catch (const coio::cancelled_error&) {
             end.stopped = true; // still write and ACK what we have, below
         }
@@ -155,7 +216,12 @@ coio::task<session_end> session(collector* c, source_stats* st, coio::stream_pai
             break;
         }
         try {
-            co_await conn.writer.drain();
+            const bool progress = co_await drain_acks(c, conn.writer, fd);
+            if (!progress) {
+                end.why = "no ACK progress for " + seconds_text(c->opts.ack_timeout) +
+                          " (--ack-timeout): the source does not read its acknowledgements";
+                ++st->errors;
+            }
         } catch (const coio::cancelled_error&) {
             end.stopped = true; // the ACKs are queued; close() sends them
         } catch (const coio::net_error& e) {
@@ -193,9 +259,19 @@ coio::task<> pull_source(collector* c, source_stats* st, coio::address at) {
     bool first = true;
     for (;;) {
         coio::stream_pair conn;
+        int fd = -1;
         std::string error;
         try {
-            conn = co_await coio::open_connection(at, stream_opts);
+            coio::socket s = co_await connect_source(c, at);
+            fd = s.native_handle();
+            conn = coio::make_streams(std::move(s), stream_opts);
+            // drain() waits until the buffer is empty, so write() is never
+            // called while the stream's background flush is sending: that
+            // flush sends from the buffer, which write() may reallocate
+            // meanwhile (coio's stream_writer sent freed memory in place of
+            // ACKs, both backends). The kernel's send buffer is the ACKs'
+            // buffer anyway.
+            conn.writer.set_write_buffer_limits(0, 0);
         } catch (const coio::net_error& e) {
             error = e.what(); // "connect to 127.0.0.1:9000: Connection refused"
         }
@@ -229,7 +305,7 @@ coio::task<> pull_source(collector* c, source_stats* st, coio::address at) {
         st->failing = false;
         st->connected = true;
         ++c->connected;
-        session_end end = co_await session(c, st, std::move(conn));
+        session_end end = co_await session(c, st, std::move(conn), fd);
         st->connected = false;
         --c->connected;
         if (end.stopped) {

@@ -9,8 +9,10 @@
 namespace logcollect {
 
 // Connect to `at`, read it in chunks of opts.chunk_size, write its lines out
-// and acknowledge each with "ACK\n" once written; on EOF, reset or refusal,
-// reconnect after a backoff - forever, until cancelled. Cancelling it is the
+// and acknowledge each with "ACK\n" once written; on EOF, reset, refusal or a
+// timeout (--connect-timeout; TCP keepalive for a source that vanished;
+// --ack-timeout for one that does not take its ACKs: that connection is
+// reset), reconnect after a backoff - forever, until cancelled. Cancelling it is the
 // clean stop: what was received and is complete is written and acknowledged,
 // then the connection is closed (waiting at most 2 s for the ACKs to go out).
 // `st` is this source's entry in c->sources.

@@ -50,6 +50,10 @@ std::string human_bytes(double n) {
     return fmt(u == 0 ? "%.0f " : "%.1f ", n) + units[u];
 }
 
+std::string seconds_text(std::chrono::milliseconds t) {
+    return fmt("%g s", static_cast<double>(t.count()) / 1000);
+}
+
 void console::message(std::string_view text) {
     if (m_shown) {
         std::fputs("\r\033[K", stderr);

@@ -86,5 +86,7 @@ void print_summary(std::FILE* out, const std::deque<source_stats>& sources,
                    const std::string& output_name);
 
 std::string human_bytes(double n);
+// "30 s", "1.5 s"
+std::string seconds_text(std::chrono::milliseconds t);
 
 } // namespace logcollect

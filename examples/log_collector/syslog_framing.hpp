@@ -10,6 +10,12 @@
 // starts with '<' - runs to the next LF. (`logger --tcp` sends LF frames,
 // `logger --tcp --octet-count` octet-counted ones.)
 //
+// A count above max_frame is a framing error (counted by framing_errors()):
+// trusting it would swallow the frames that follow - a 10-digit count, up to
+// 10 GB of them - into one record. The frame is read as LF-framed instead,
+// its digits and space included, which resynchronises at the next LF
+// (rsyslog switches to LF framing on a too-large frame in the same way).
+//
 // Messages are emitted like lines (line_assembler.hpp): one record each, or
 // pieces when longer than max_line; memory stays bounded whatever MSG-LEN
 // claims. A trailing LF inside an octet-counted message is dropped; empty LF
@@ -29,7 +35,10 @@ namespace logcollect {
 
 class syslog_deframer {
 public:
-    explicit syslog_deframer(std::size_t max_line) : m_msg(max_line) {}
+    // Messages longer than max_line bytes go out in pieces; octet counts above
+    // max_frame are framing errors.
+    syslog_deframer(std::size_t max_line, std::uint64_t max_frame)
+        : m_msg(max_line), m_max_frame(max_frame) {}
 
     // emit(text, kind, part, framing) for every message or piece.
     template <class Emit>
@@ -53,9 +62,16 @@ public:
                     data.remove_prefix(1);
                 } else if (data[0] == ' ') {
                     m_remaining = std::stoull(m_digits);
-                    m_digits.clear();
                     data.remove_prefix(1);
-                    m_state = state::octet_body;
+                    if (m_remaining > m_max_frame) { // framing error: read to LF instead
+                        ++m_framing_errors;
+                        m_digits += ' ';
+                        m_msg.append(m_digits, with_framing(emit, "lf"));
+                        m_state = state::lf_body;
+                    } else {
+                        m_state = state::octet_body;
+                    }
+                    m_digits.clear();
                 } else { // not a length: the digits begin an LF-framed message
                     m_state = state::lf_body;
                     m_msg.append(m_digits, with_framing(emit, "lf"));
@@ -116,6 +132,13 @@ public:
         return truncated;
     }
 
+    // Octet counts above max_frame seen so far.
+    [[nodiscard]] std::uint64_t framing_errors() const noexcept { return m_framing_errors; }
+    // A message has begun and is not finished.
+    [[nodiscard]] bool in_message() const noexcept { return m_state != state::start; }
+    // Bytes of the unfinished message held now.
+    [[nodiscard]] std::size_t buffered() const noexcept { return m_msg.buffered(); }
+
 private:
     enum class state : std::uint8_t { start, digits, lf_body, octet_body };
 
@@ -128,7 +151,9 @@ private:
 
     line_assembler m_msg; // the current message, bounded as a line
     std::string m_digits;
+    std::uint64_t m_max_frame;
     std::uint64_t m_remaining = 0;
+    std::uint64_t m_framing_errors = 0;
     state m_state = state::start;
 };
 

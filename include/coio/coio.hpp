@@ -6,11 +6,13 @@
 #include <coio/gather.hpp>
 #include <coio/net/address.hpp>
 #include <coio/net/connection.hpp>
+#include <coio/net/copy.hpp>
 #include <coio/net/datagram.hpp>
 #include <coio/net/error.hpp>
 #include <coio/net/resolve.hpp>
 #include <coio/net/server.hpp>
 #include <coio/net/socket.hpp>
+#include <coio/net/split.hpp>
 #include <coio/net/stream.hpp>
 #include <coio/net/unix.hpp>
 #include <coio/result.hpp>

@@ -35,9 +35,13 @@
 
 namespace coio {
 
+class event_loop;
+
 namespace detail {
 class backend;
 struct loop_impl;
+class loop_core;
+loop_core& core_of(event_loop& loop) noexcept;
 } // namespace detail
 
 // What the exception handler is told about an exception nobody retrieved.
@@ -56,10 +60,11 @@ struct loop_stats {
     std::size_t io_in_flight = 0;  // operations submitted and not completed
     std::size_t registrations = 0; // fds the backend is tracking
     std::size_t buffers_out = 0;   // pool buffers lent (buffer_lease) or queued for a socket
+    std::size_t buffer_bytes = 0;  // read buffers kept for reuse (mapped, or provided to io_uring)
     std::uint64_t iterations = 0;  // loop iterations so far
 };
 
-class event_loop : public detail::loop_core {
+class event_loop {
 public:
     using clock = std::chrono::steady_clock;
 
@@ -126,36 +131,27 @@ public:
     void set_exception_handler(std::function<void(const exception_context&)> handler);
     void call_exception_handler(const exception_context& ctx) noexcept;
 
-    // --- for awaitables (detail) ---------------------------------------------
-    // Start an I/O operation. Returns true if it finished inline (result set,
-    // m_complete will not be called); otherwise m_complete is called later.
-    bool submit(detail::io_op& op);
-    // Ask an in-flight operation to finish early; completion still comes.
-    void cancel(detail::io_op& op) noexcept;
-    // Cancel and wait until the backend (and kernel) are done with the op; no
-    // completion is delivered. For destructors of frames torn down mid-await.
-    void forget(detail::io_op& op) noexcept;
-    // Close an fd the backend may track; its in-flight ops complete cancelled.
-    void close_fd(int fd) noexcept;
-    void add_timer(detail::timer_node& t);
-    void remove_timer(detail::timer_node& t) noexcept;
-    // Work outside the loop (a thread-pool job) that will come back through
-    // call_soon_threadsafe: while any is outstanding, a loop with nothing else
-    // to do waits instead of reporting that nothing can ever happen.
-    void external_begin() noexcept;
-    void external_end() noexcept;
-
     // Called by root_finished / root_release (detail).
     void on_root_finished(detail::root_base& r) noexcept;
     void on_root_released(detail::root_base& r) noexcept;
 
 private:
+    friend detail::loop_core& detail::core_of(event_loop& loop) noexcept;
+
     void start_root(detail::root_base& r, std::string name);
     void drive(detail::root_base& main);
     bool run_once(const detail::root_base* main);
 
+    detail::loop_core m_core; // the handle awaiters use (detail/loop_core.hpp)
     std::unique_ptr<detail::loop_impl> m_impl;
 };
+
+namespace detail {
+// The handle of `loop`, for awaitables and this library's internals.
+inline loop_core& core_of(event_loop& loop) noexcept {
+    return loop.m_core;
+}
+} // namespace detail
 
 // asyncio.run: make a loop, run `main` to completion on it, tear it down.
 template <class T>

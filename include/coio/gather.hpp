@@ -39,7 +39,7 @@ inline constexpr return_exceptions_t return_exceptions{};
 namespace detail {
 
 inline loop_core* gather_loop(loop_core* from_promise) {
-    return from_promise != nullptr ? from_promise : &event_loop::running();
+    return &core_or_running(from_promise);
 }
 
 template <class... A>

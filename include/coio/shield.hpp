@@ -66,7 +66,7 @@ public:
                 return false;
             }
             detail::loop_core* loop = detail::loop_of(caller);
-            m_loop = loop != nullptr ? loop : &event_loop::running();
+            m_loop = &core_or_running(loop);
             m_waiter.m_handle = caller;
             detail::link_waiter(*m_root, m_waiter);
             m_linked = true;

@@ -24,8 +24,13 @@ public:
     using time_point = std::chrono::steady_clock::time_point;
 
     explicit sleep_awaiter(time_point deadline) noexcept { m_timer.m_deadline = deadline; }
-    sleep_awaiter(const sleep_awaiter&) = delete;
-    sleep_awaiter& operator=(const sleep_awaiter&) = delete;
+    // Movable until awaited (to hand a sleep to wait_for, gather, ...).
+    sleep_awaiter(sleep_awaiter&& o) noexcept : sleep_awaiter(o.m_timer.m_deadline) {
+        if (o.m_timer.queued()) {
+            std::terminate(); // moved while sleeping
+        }
+    }
+    sleep_awaiter& operator=(sleep_awaiter&&) = delete;
     // Reached with the timer queued only if the frame is destroyed mid-sleep.
     ~sleep_awaiter() {
         if (m_timer.queued()) {
@@ -40,7 +45,7 @@ public:
         if (m_cancel.pending(h)) {
             return false;
         }
-        m_loop = &event_loop::running();
+        m_loop = &core_or_running(loop_of(h));
         m_handle = h;
         m_timer.m_fire = &on_fire;
         m_timer.m_ctx = this;
@@ -67,7 +72,7 @@ private:
     }
 
     timer_node m_timer;
-    event_loop* m_loop = nullptr;
+    loop_core* m_loop = nullptr;
     cancel_listener m_cancel;
     std::coroutine_handle<> m_handle;
 };
@@ -81,11 +86,7 @@ public:
         if (m_slot != nullptr && m_slot->requested()) {
             return false;
         }
-        if (loop_core* loop = loop_of(h)) {
-            loop->post(h);
-        } else {
-            event_loop::running().post(h);
-        }
+        core_or_running(loop_of(h)).post(h);
         return true;
     }
     void await_resume() const {

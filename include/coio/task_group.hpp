@@ -48,6 +48,7 @@
 // it until they finish or it is destroyed. Only one task may await wait().
 #pragma once
 
+#include <coio/detail/callable_arg.hpp>
 #include <coio/detail/task_group_state.hpp>
 #include <coio/event_loop.hpp>
 #include <coio/task.hpp>
@@ -145,14 +146,22 @@ private:
 // and every child before it ends, so the body may take `task_group&` - the one
 // reference parameter that is safe here. `body` itself is kept in the frame
 // too, but prefer a captureless lambda (STYLE.md §3).
+namespace detail {
 template <class F>
-auto with_task_group(F body)
-    -> task<detail::await_result_t<std::invoke_result_t<F&, task_group&>>> {
+auto run_with_task_group(F body) -> task<await_result_t<std::invoke_result_t<F&, task_group&>>> {
     using body_task = std::invoke_result_t<F&, task_group&>;
     task_group g;
-    auto r = co_await detail::group_body_awaiter<body_task>(g, body(g));
-    co_await detail::wait_after_body(g, r.exception());
+    auto r = co_await group_body_awaiter<body_task>(g, body(g));
+    co_await wait_after_body(g, r.exception());
     co_return std::move(r).value();
+}
+} // namespace detail
+
+template <class F>
+auto with_task_group(F&& body)
+    -> task<detail::await_result_t<std::invoke_result_t<detail::owned_t<F>&, task_group&>>> {
+    detail::check_callable_arg<F>();
+    return detail::run_with_task_group(detail::take_callable(std::forward<F>(body)));
 }
 
 } // namespace coio

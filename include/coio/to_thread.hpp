@@ -14,6 +14,7 @@
 #pragma once
 
 #include <coio/cancel.hpp>
+#include <coio/detail/callable_arg.hpp>
 #include <coio/detail/cancel_listener.hpp>
 #include <coio/detail/promise.hpp>
 #include <coio/event_loop.hpp>
@@ -89,20 +90,20 @@ public:
         submit_to_pool([st = m_state] {
             st->invoke();
             st->m_loop->call_soon_threadsafe([st] {
-                st->m_loop->external_end();
+                core_of(*st->m_loop).external_end();
                 if (!st->m_abandoned) {
                     // Posted with the result: a cancel that comes before the
                     // waiter runs must not post it again (the request stays
                     // pending for the task's next await instead).
                     st->m_cancel->stop();
-                    st->m_loop->post(st->m_waiter);
+                    core_of(*st->m_loop).post(st->m_waiter);
                 }
             });
         });
         // Counted once queued: a submit that throws (no memory, no thread)
         // leaves nothing for run() to wait for. The job's completion runs on
         // this thread, later, so it cannot come before the count.
-        loop.external_begin();
+        core_of(loop).external_begin();
         m_cancel.listen(&on_cancel, this);
         return true;
     }
@@ -117,7 +118,7 @@ private:
         auto* a = static_cast<thread_call_awaiter*>(self);
         a->m_cancel.mark();
         a->m_state->m_abandoned = true; // the job's result will be dropped
-        a->m_state->m_loop->post(a->m_state->m_waiter);
+        core_of(*a->m_state->m_loop).post(a->m_state->m_waiter);
     }
 
     std::shared_ptr<thread_call_base<R>> m_state;
@@ -126,12 +127,25 @@ private:
 
 } // namespace detail
 
+namespace detail {
+template <class R>
+task<R> await_thread_call(std::shared_ptr<thread_call_base<R>> st) {
+    co_return co_await thread_call_awaiter<R>(std::move(st));
+}
+} // namespace detail
+
 // Run f(args...) on the thread pool; resume with its value or exception.
+// f and the arguments are copied (or moved) into the job before anything
+// starts (detail/callable_arg.hpp: on g++ 12 pass a capturing lambda by name).
 template <class F, class... A>
-task<std::invoke_result_t<F&, A...>> to_thread(F f, A... args) {
-    using R = std::invoke_result_t<F&, A...>;
-    auto st = std::make_shared<detail::thread_call<R, F, A...>>(std::move(f), std::move(args)...);
-    co_return co_await detail::thread_call_awaiter<R>(std::move(st));
+task<std::invoke_result_t<detail::owned_t<F>&, std::decay_t<A>...>> to_thread(F&& f, A&&... args) {
+    detail::check_callable_arg<F>();
+    using G = detail::owned_t<F>;
+    using R = std::invoke_result_t<G&, std::decay_t<A>...>;
+    std::shared_ptr<detail::thread_call_base<R>> st =
+        std::make_shared<detail::thread_call<R, G, std::decay_t<A>...>>(
+            detail::take_callable(std::forward<F>(f)), std::forward<A>(args)...);
+    return detail::await_thread_call<R>(std::move(st));
 }
 
 // Threads in the pool (one per core, at least two).

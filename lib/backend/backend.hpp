@@ -1,45 +1,38 @@
 // lib/backend/backend.hpp - the private interface every I/O backend implements.
 //
-// Required semantics (each backend must provide all of them):
-//  - submit(op): start `op`. Return true if it finished inline - op.m_result
-//    is set and no completion will be delivered. Otherwise deliver exactly one
-//    completion later, from inside wait(), by calling sink.complete(op) with
-//    op.m_result set (>= 0, or -errno). Readiness backends (epoll, kqueue) try
-//    the syscall first and only wait on EAGAIN; completion backends (io_uring)
-//    queue the operation. The op, its buffer and its sockaddr stay valid until
-//    the completion (the awaiter lives in a suspended frame).
-//  - recv_pooled (io_op.hpp): the backend supplies the buffer, from a pool
-//    it owns, and lends it with the completion (op.m_buf / m_len = id /
-//    m_addr = this backend as a buffer_pool). A socket waiting for data holds
-//    no buffer. Readiness backends take one only when the fd is readable;
-//    io_uring keeps one multishot recv armed per socket on a provided-buffer
-//    ring, queues what arrives while nobody waits (bounded by the ring) and
-//    completes the next recv_pooled inline from that queue (the one case
-//    where io_uring's submit() returns true); a recv_pooled waiting for data
-//    is parked, not in the kernel, so cancel() and close() complete it
-//    without a kernel round trip (through the next wait()); without ring
-//    support it submits a single-shot recv into a pool buffer. The kernel
-//    only ever writes into pool buffers, never into an awaiter.
-//  - release_buffer(id) (from buffer_pool): a lent buffer comes back. Loop
-//    thread only; every lease ends before the backend is destroyed.
-//  - cancel(op): ask an in-flight op to finish early. Its completion still
-//    comes through the sink, with -ECANCELED or, if the operation won the race,
-//    its real result. Never calls the sink from inside cancel() itself... except
-//    readiness backends, whose cancellation is immediate: they call the sink
-//    synchronously, which only posts a handle, never resumes one.
-//  - forget(op): like cancel, then block until the backend and the kernel no
-//    longer touch op; no completion is delivered. Used only when a frame is
-//    destroyed mid-await.
-//  - close(fd): in-flight ops on fd complete with -ECANCELED, any registration
-//    for fd is dropped, and fd is closed. A later fd with the same number never
-//    receives a completion or readiness meant for the old one.
-//  - wait(timeout): block until at least one completion is delivered, wake()
-//    is called, or timeout passes (negative = no limit; 0 = just poll).
-//    Sub-millisecond timeouts round up, never down to a busy loop.
-//  - wake(): thread-safe; makes a concurrent or the next wait() return.
-//  - registrations(): fds the backend tracks (0 when every socket is closed).
-//  - buffers_out(): pool buffers lent or queued for a socket (0 when every
-//    socket is closed and every buffer_lease has ended).
+// Required semantics, one line per operation (details next to the code that
+// keeps them: readiness.hpp for epoll/kqueue, uring_backend.hpp for io_uring,
+// buffer_pool.hpp for recv_pooled's buffers):
+//  - name()           the backend's name, for messages and stats.
+//  - submit(op)       start op (io_op.hpp says what each code carries). true: it
+//                     finished inline, op.m_result is set and nothing else
+//                     happens. false: exactly one completion follows - either
+//                     sink.complete(op), or sink.schedule(op) followed (when the
+//                     loop reaches it) by run_ready(op) returning true. What op
+//                     points to stays valid until then (it lives in a
+//                     suspended frame).
+//  - run_ready(op)    retry a scheduled op now. true: finished, result set;
+//                     false: it waits on (and is scheduled again later).
+//  - cancel(op)       ask an in-flight op to finish early; its completion
+//                     still comes, with -ECANCELED or, if the op won the race,
+//                     its real result. It never resumes anything itself.
+//  - forget(op)       like cancel, then block until neither the backend nor the
+//                     kernel touches op; nothing is delivered. Only for frames
+//                     destroyed mid-await (loop teardown).
+//  - close(fd)        ops in flight on fd complete with -ECANCELED, its
+//                     registration goes, the fd is closed; a later fd with the
+//                     same number never sees a completion or event of the old.
+//  - wait(timeout)    block until something is delivered, wake() is called or
+//                     timeout passes (< 0: no limit, 0: poll); sub-millisecond
+//                     timeouts are never rounded down to a busy loop.
+//  - wake()           any thread: makes a concurrent or the next wait() return.
+//  - registrations()  fds the backend tracks (0 once every socket is closed).
+//  - buffers_out()    pool buffers lent or queued for a socket (0 once every
+//                     socket is closed and every buffer_lease has ended).
+//  - buffer_bytes()   read buffers kept for reuse, in bytes (buffer_pool.hpp).
+//  - release_buffer(id) (buffer_pool)  a lent buffer comes back; loop thread.
+// The sink only posts: a completion never resumes a coroutine from inside
+// the backend.
 #pragma once
 
 #include <coio/detail/io_op.hpp>
@@ -53,9 +46,15 @@
 
 namespace coio::detail {
 
+// The loop, as the backends see it.
 class completion_sink {
 public:
+    // op finished (m_result set): post its waiter.
     virtual void complete(io_op& op) noexcept = 0;
+    // op's fd is ready: queue op; the loop calls run_ready(op) at its turn.
+    virtual void schedule(io_op& op) noexcept = 0;
+    // Take a scheduled op out of the queue (it is being forgotten).
+    virtual void unschedule(io_op& op) noexcept = 0;
 
 protected:
     ~completion_sink() = default;
@@ -66,6 +65,7 @@ public:
     virtual ~backend() = default;
     [[nodiscard]] virtual std::string_view name() const noexcept = 0;
     virtual bool submit(io_op& op) = 0;
+    virtual bool run_ready(io_op& op) noexcept = 0;
     virtual void cancel(io_op& op) noexcept = 0;
     virtual void forget(io_op& op) noexcept = 0;
     virtual void close(int fd) noexcept = 0;
@@ -73,6 +73,7 @@ public:
     virtual void wake() noexcept = 0;
     [[nodiscard]] virtual std::size_t registrations() const noexcept = 0;
     [[nodiscard]] virtual std::size_t buffers_out() const noexcept = 0;
+    [[nodiscard]] virtual std::size_t buffer_bytes() const noexcept = 0;
 };
 
 // Backends compiled into this library, in order of preference.

@@ -1,7 +1,8 @@
 // lib/backend/readiness_ops.hpp - the non-blocking syscalls behind the
 // readiness backends (epoll.cpp, kqueue.cpp): each tries an operation once and
 // returns its result or -errno; -EAGAIN means "park it and wait for the fd".
-// recv_pooled is not here: it needs the backend's buffer pool.
+// recv_pooled is not here: it needs the backend's buffer pool
+// (buffer_pool.hpp, recv_into_pool).
 #pragma once
 
 #include "backend/backend.hpp"
@@ -26,21 +27,23 @@ constexpr int send_flags = MSG_NOSIGNAL;
 constexpr int send_flags = 0;
 #endif
 
-// Connect: 0 = not started, 1 = in progress (wait for writable, read SO_ERROR).
-constexpr std::uint8_t connect_in_progress = 1;
+// io_op::m_state bit of a connect under way (wait for writable, read
+// SO_ERROR). Bits 0 and 1 belong to readiness.hpp.
+constexpr std::uint8_t connect_in_progress = 4;
 
 inline int accept_socket(io_op& op) noexcept {
-    socklen_t len = *op.m_addr_len;
+    const io_sockaddr& peer = op.m_arg.peer;
+    socklen_t len = *peer.len;
 #if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
     // FreeBSD, NetBSD, OpenBSD, DragonFly: atomic, and they have MSG_NOSIGNAL.
     int fd =
-        ::accept4(op.m_fd, static_cast<sockaddr*>(op.m_addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        ::accept4(op.m_fd, static_cast<sockaddr*>(peer.addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
         return -errno;
     }
 #else
     // macOS: no accept4; set O_NONBLOCK, FD_CLOEXEC and SO_NOSIGPIPE after.
-    int fd = ::accept(op.m_fd, static_cast<sockaddr*>(op.m_addr), &len);
+    int fd = ::accept(op.m_fd, static_cast<sockaddr*>(peer.addr), &len);
     if (fd < 0) {
         return -errno;
     }
@@ -49,26 +52,28 @@ inline int accept_socket(io_op& op) noexcept {
         return r;
     }
 #endif
-    *op.m_addr_len = len;
+    *peer.len = len;
     return fd;
 }
 
 inline int perform(io_op& op) noexcept {
     switch (op.m_code) {
     case op_code::recv: {
-        ssize_t n = ::recv(op.m_fd, op.m_buf, std::min<std::size_t>(op.m_len, INT_MAX), 0);
+        const io_buffer& b = op.m_arg.buf;
+        ssize_t n = ::recv(op.m_fd, b.data, std::min<std::size_t>(b.size, INT_MAX), 0);
         return n >= 0 ? static_cast<int>(n) : -errno;
     }
     case op_code::send: {
-        ssize_t n = ::send(op.m_fd, op.m_buf, std::min<std::size_t>(op.m_len, INT_MAX), send_flags);
+        const io_buffer& b = op.m_arg.buf;
+        ssize_t n = ::send(op.m_fd, b.data, std::min<std::size_t>(b.size, INT_MAX), send_flags);
         return n >= 0 ? static_cast<int>(n) : -errno;
     }
     case op_code::recvmsg: {
-        ssize_t n = ::recvmsg(op.m_fd, static_cast<msghdr*>(op.m_buf), 0);
+        ssize_t n = ::recvmsg(op.m_fd, static_cast<msghdr*>(op.m_arg.msg), 0);
         return n >= 0 ? static_cast<int>(n) : -errno;
     }
     case op_code::sendmsg: {
-        ssize_t n = ::sendmsg(op.m_fd, static_cast<const msghdr*>(op.m_buf), send_flags);
+        ssize_t n = ::sendmsg(op.m_fd, static_cast<const msghdr*>(op.m_arg.msg), send_flags);
         return n >= 0 ? static_cast<int>(n) : -errno;
     }
     case op_code::accept:
@@ -76,14 +81,15 @@ inline int perform(io_op& op) noexcept {
     case op_code::recv_pooled:
         return -EINVAL; // the backend's attempt() handles it
     case op_code::connect: {
-        if (op.m_state != connect_in_progress) {
-            if (::connect(op.m_fd, static_cast<const sockaddr*>(op.m_addr), *op.m_addr_len) == 0) {
+        if ((op.m_state & connect_in_progress) == 0) {
+            const io_sockaddr& to = op.m_arg.peer;
+            if (::connect(op.m_fd, static_cast<const sockaddr*>(to.addr), *to.len) == 0) {
                 return 0;
             }
             if (errno != EINPROGRESS) {
                 return -errno;
             }
-            op.m_state = connect_in_progress;
+            op.m_state |= connect_in_progress;
             return -EAGAIN;
         }
         int err = 0;
@@ -99,6 +105,13 @@ inline int perform(io_op& op) noexcept {
 
 inline bool is_write_side(op_code c) noexcept {
     return c == op_code::send || c == op_code::sendmsg || c == op_code::connect;
+}
+
+// SOCK_STREAM (TCP, Unix stream): a short transfer means the queue was empty.
+inline bool is_stream_socket(int fd) noexcept {
+    int type = 0;
+    socklen_t len = sizeof type;
+    return ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
 }
 
 } // namespace coio::detail::readiness

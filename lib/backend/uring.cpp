@@ -32,7 +32,8 @@ bool uring_backend::submit(io_op& op) {
         op.m_result = -EBADF;
         return true;
     }
-    if (op.m_code == op_code::connect && (op.m_addr == nullptr || op.m_addr_len == nullptr)) {
+    if (op.m_code == op_code::connect &&
+        (op.m_arg.peer.addr == nullptr || op.m_arg.peer.len == nullptr)) {
         op.m_result = -EINVAL;
         return true;
     }
@@ -64,14 +65,14 @@ bool uring_backend::submit(io_op& op) {
                 op.m_result = -ENOBUFS;
                 return true;
             }
-            op.m_buf = m_single.data(static_cast<std::uint32_t>(id));
-            op.m_len = static_cast<std::uint32_t>(id) | single_bit;
+            const auto bid = static_cast<std::uint32_t>(id);
+            op.m_arg.lent = io_lent{m_single.data(bid), nullptr, bid | single_bit};
         }
     }
     io_uring_sqe* sqe = get_sqe();
     if (sqe == nullptr) {
         if (op.m_code == op_code::recv_pooled) {
-            m_single.give_back(static_cast<std::uint32_t>(op.m_len) & ~single_bit);
+            m_single.give_back(op.m_arg.lent.id & ~single_bit);
         }
         throw std::runtime_error("io_uring: the submission queue is full and the kernel "
                                  "refuses to take it");
@@ -154,6 +155,12 @@ void uring_backend::wait(std::chrono::nanoseconds timeout) {
         enter_failed(r);
     }
     arm_wake();
+    // Ring slabs beyond recent demand go back within pool_trim_period, also
+    // when the loop has nothing else to wake it up for.
+    if (const std::chrono::nanoseconds trim = maintain_rings();
+        trim.count() >= 0 && (timeout.count() < 0 || trim < timeout)) {
+        timeout = trim;
+    }
     rearm_starved(timeout.count() < 0);
     if (deliver_deferred()) {
         timeout = std::chrono::nanoseconds{0};
@@ -196,30 +203,35 @@ void uring_backend::enter_failed(int r) {
 }
 
 void uring_backend::prep(io_uring_sqe* sqe, io_op& op) noexcept {
-    const auto len = static_cast<unsigned>(std::min<std::size_t>(op.m_len, INT_MAX));
     switch (op.m_code) {
     case op_code::recv:
-        io_uring_prep_recv(sqe, op.m_fd, op.m_buf, len, 0);
+    case op_code::send: {
+        const io_buffer& b = op.m_arg.buf;
+        const auto len = static_cast<unsigned>(std::min<std::size_t>(b.size, INT_MAX));
+        if (op.m_code == op_code::recv) {
+            io_uring_prep_recv(sqe, op.m_fd, b.data, len, 0);
+        } else {
+            const int nowait = (op.m_flags & op_nowait) != 0 ? MSG_DONTWAIT : 0;
+            io_uring_prep_send(sqe, op.m_fd, b.data, len, MSG_NOSIGNAL | nowait);
+        }
         break;
+    }
     case op_code::recv_pooled: // the single-shot fallback: a pool buffer of its own
-        io_uring_prep_recv(sqe, op.m_fd, op.m_buf, pool_buffer_size, 0);
-        break;
-    case op_code::send:
-        io_uring_prep_send(sqe, op.m_fd, op.m_buf, len, MSG_NOSIGNAL);
+        io_uring_prep_recv(sqe, op.m_fd, op.m_arg.lent.data, small_buffer_size, 0);
         break;
     case op_code::recvmsg:
-        io_uring_prep_recvmsg(sqe, op.m_fd, static_cast<msghdr*>(op.m_buf), 0);
+        io_uring_prep_recvmsg(sqe, op.m_fd, static_cast<msghdr*>(op.m_arg.msg), 0);
         break;
     case op_code::sendmsg:
-        io_uring_prep_sendmsg(sqe, op.m_fd, static_cast<const msghdr*>(op.m_buf), MSG_NOSIGNAL);
+        io_uring_prep_sendmsg(sqe, op.m_fd, static_cast<const msghdr*>(op.m_arg.msg), MSG_NOSIGNAL);
         break;
     case op_code::accept:
-        io_uring_prep_accept(sqe, op.m_fd, static_cast<sockaddr*>(op.m_addr), op.m_addr_len,
-                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+        io_uring_prep_accept(sqe, op.m_fd, static_cast<sockaddr*>(op.m_arg.peer.addr),
+                             op.m_arg.peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         break;
     case op_code::connect:
-        io_uring_prep_connect(sqe, op.m_fd, static_cast<const sockaddr*>(op.m_addr),
-                              *op.m_addr_len);
+        io_uring_prep_connect(sqe, op.m_fd, static_cast<const sockaddr*>(op.m_arg.peer.addr),
+                              *op.m_arg.peer.len);
         break;
     }
 }
@@ -311,7 +323,7 @@ void uring_backend::detach_and_cancel(int fd, entry& e) noexcept {
     }
     const bool multishot = e.armed;
     if (multishot) {
-        cancel_data(recv_data(fd, e.gen));
+        cancel_data(recv_data(fd, e.gen, e.armed_big));
     }
     drop_queue(e);
     const std::uint32_t gen = e.gen + 1;
@@ -369,7 +381,7 @@ void uring_backend::handle(std::uint64_t data, int res, unsigned flags, mode how
         m_wake_armed = false; // re-armed by the next wait()
         return;
     }
-    if ((data & tag_bits) == tag_recv) {
+    if (is_recv_data(data)) {
         on_recv_cqe(data, res, flags, how);
         return;
     }
@@ -381,9 +393,9 @@ void uring_backend::handle(std::uint64_t data, int res, unsigned flags, mode how
     --m_in_flight;
     if (op.m_code == op_code::recv_pooled) { // the single-shot fallback
         if (res > 0) {
-            op.m_addr = static_cast<buffer_pool*>(this);
+            op.m_arg.lent.pool = this;
         } else {
-            m_single.give_back(static_cast<std::uint32_t>(op.m_len) & ~single_bit);
+            m_single.give_back(op.m_arg.lent.id & ~single_bit);
         }
     }
     if ((op.m_state & st_detached) != 0) {
@@ -444,7 +456,7 @@ void uring_backend::discard(io_op& op, int res) noexcept {
         ::close(res);
     }
     if (op.m_code == op_code::recv_pooled && res > 0) {
-        release_buffer(static_cast<std::uint32_t>(op.m_len));
+        release_buffer(op.m_arg.lent.id);
     }
 }
 

@@ -34,6 +34,7 @@
 #include <liburing.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -51,9 +52,11 @@ static_assert(std::is_same_v<socklen_t, std::uint32_t>, "socklen_t must be uint3
 // of those bits set, and such CQEs never touch an op:
 //   tag_cancel - the CQE of a cancel request (the op's own CQE still follows);
 //   tag_wake   - the eventfd read behind wake();
-//   tag_recv   - a multishot recv: fd << 3 | generation << 32 (recv_data());
-//                close() bumps the fd's generation, so CQEs of a multishot
-//                that outlives its socket never reach the fd's next owner;
+//   tag_recv   - a multishot recv into the small buffers: fd << 3 |
+//                generation << 32 (recv_data()); tag_recv_big the same into
+//                the big buffers. close() bumps the fd's generation, so CQEs
+//                of a multishot that outlives its socket never reach the
+//                fd's next owner (their buffers go back to their ring);
 //   ~0         - LIBURING_UDATA_TIMEOUT, liburing's internal timeout SQE for
 //                waits with a timeout on kernels without IORING_FEAT_EXT_ARG.
 // An op is resubmitted (and its address reused) only after its CQE has been
@@ -63,6 +66,7 @@ inline constexpr std::uint64_t tag_bits = 7;
 inline constexpr std::uint64_t tag_cancel = 1;
 inline constexpr std::uint64_t tag_wake = 2;
 inline constexpr std::uint64_t tag_recv = 3;
+inline constexpr std::uint64_t tag_recv_big = 4;
 
 inline std::uint64_t op_data(io_op& op) noexcept {
     return reinterpret_cast<std::uintptr_t>(&op);
@@ -70,8 +74,12 @@ inline std::uint64_t op_data(io_op& op) noexcept {
 inline io_op* op_from(std::uint64_t data) noexcept {
     return data != 0 && (data & tag_bits) == 0 ? reinterpret_cast<io_op*>(data) : nullptr;
 }
-inline std::uint64_t recv_data(int fd, std::uint32_t gen) noexcept {
-    return (std::uint64_t{gen} << 32) | (static_cast<std::uint64_t>(fd) << 3) | tag_recv;
+inline std::uint64_t recv_data(int fd, std::uint32_t gen, bool big) noexcept {
+    return (std::uint64_t{gen} << 32) | (static_cast<std::uint64_t>(fd) << 3) |
+           (big ? tag_recv_big : tag_recv);
+}
+inline bool is_recv_data(std::uint64_t data) noexcept {
+    return (data & tag_bits) == tag_recv || (data & tag_bits) == tag_recv_big;
 }
 
 // io_op::m_state bits while the backend owns the op.
@@ -87,12 +95,19 @@ std::uint64_t this_thread_serial() noexcept;
 std::string kernel_gaps(io_uring& ring, unsigned features);
 int init_ring(io_uring& ring, unsigned& flags, unsigned& cq_entries) noexcept;
 
-// The provided-buffer ring (buffer group 0): buffers the kernel picks for
-// multishot recvs. Slabs are mapped as the ring grows and stay until
-// teardown (the kernel may hold any of them).
+// A provided-buffer ring (uring_ring.cpp): buffers of one size that the
+// kernel picks for multishot recvs of one buffer group. Its capacity is fixed
+// at setup; how many buffers it provides follows demand: grow() provides
+// another slab, compact() takes the ring back from the kernel and provides
+// fewer (see uring_ring.cpp).
+//
+// Counts: provided() ids [0, provided) circulate; out() of them are not in the
+// ring (lent, queued on a socket, held in a reserve); available() are in the
+// ring for the kernel.
 class uring_buffer_ring {
 public:
-    explicit uring_buffer_ring(std::uint32_t max_buffers) noexcept : m_slabs(max_buffers) {}
+    uring_buffer_ring(std::size_t buffer_size, std::uint16_t group,
+                      std::uint32_t max_buffers) noexcept;
     uring_buffer_ring(const uring_buffer_ring&) = delete;
     uring_buffer_ring& operator=(const uring_buffer_ring&) = delete;
     ~uring_buffer_ring();
@@ -107,20 +122,35 @@ public:
     [[nodiscard]] bool registered() const noexcept { return m_br != nullptr; }
     // Provides one more slab of buffers; false at the limit.
     bool grow() noexcept;
-    // A CQE handed over buffer `id`; give_back() returns it to the kernel.
-    void taken() noexcept { ++m_out; }
+    // Provides only the slabs needed for `keep` buffers (and every buffer out
+    // now); the others are unmapped. False if the ring could not be taken
+    // back from the kernel (then nothing changed).
+    bool compact(io_uring& ring, std::uint32_t keep) noexcept;
+    // A CQE handed over buffer `id`.
+    void taken(std::uint32_t id) noexcept {
+        m_is_out[id] = 1;
+        ++m_out;
+    }
+    // Buffer `id` goes back into the ring.
     void give_back(std::uint32_t id) noexcept;
     [[nodiscard]] char* data(std::uint32_t id) const noexcept { return m_slabs.data(id); }
     [[nodiscard]] std::uint32_t provided() const noexcept { return m_slabs.count(); }
     [[nodiscard]] std::uint32_t out() const noexcept { return m_out; }
     [[nodiscard]] std::uint32_t available() const noexcept { return provided() - m_out; }
     [[nodiscard]] std::uint32_t max_buffers() const noexcept { return m_slabs.max_buffers(); }
+    [[nodiscard]] std::size_t buffer_size() const noexcept { return m_slabs.buffer_size(); }
+    [[nodiscard]] std::uint16_t group() const noexcept { return m_group; }
 
 private:
+    void add(std::uint32_t id) noexcept; // into the ring, for the kernel
+    int register_ring(io_uring& ring) noexcept;
+
     io_uring_buf_ring* m_br = nullptr;
     std::size_t m_ring_bytes = 0;
     buffer_slabs m_slabs;
+    std::vector<std::uint8_t> m_is_out; // by id: 1 while out of the ring
     std::uint32_t m_out = 0;
+    std::uint16_t m_group;
 };
 
 class uring_backend final : public backend {
@@ -132,6 +162,8 @@ public:
 
     [[nodiscard]] std::string_view name() const noexcept override { return "io_uring"; }
     bool submit(io_op& op) override;
+    // Completions come with their result: nothing is ever scheduled.
+    bool run_ready(io_op& /*op*/) noexcept override { return true; }
     void cancel(io_op& op) noexcept override;
     void forget(io_op& op) noexcept override;
     void close(int fd) noexcept override;
@@ -140,28 +172,35 @@ public:
     [[nodiscard]] std::size_t registrations() const noexcept override { return m_registered; }
     void release_buffer(std::uint32_t id) noexcept override;
     [[nodiscard]] std::size_t buffers_out() const noexcept override;
+    [[nodiscard]] std::size_t buffer_bytes() const noexcept override;
 
 private:
-    static constexpr std::uint16_t no_buf = 0xffff;
-    static constexpr std::int32_t no_end = 1;
-    // Buffers one socket may queue before its multishot is cancelled (the
-    // rest waits in the kernel's socket buffer, under TCP flow control), so a
-    // socket that nobody reads cannot take the whole ring.
-    static constexpr std::uint16_t queue_cap = 16;
-    // Buffer ids of the single-shot fallback carry this bit (ring ids don't).
+    // A buffer as a socket's queue and a lease name it: a small ring buffer
+    // is its id, a big one carries big_node, a copy made when the ring ran dry
+    // (and the single-shot fallback's buffers) carry single_bit.
+    static constexpr std::uint32_t no_buf = 0xffffffffU;
+    static constexpr std::uint32_t big_node = 0x10000U;
     static constexpr std::uint32_t single_bit = 0x80000000U;
+    static constexpr std::int32_t no_end = 1;
+    // Buffers one socket may queue while nobody reads it before its multishot
+    // is cancelled (the rest waits in the kernel's socket buffer, under TCP
+    // flow control), so a socket that nobody reads cannot take the ring. While
+    // other sockets starve, the first queued buffer already cancels it.
+    static constexpr std::uint16_t queue_cap = 16;
 
     struct entry {
         io_op* reader = nullptr;     // recv, accept, or a parked recv_pooled
         io_op* writer = nullptr;     // send or connect in flight
         std::uint32_t gen = 0;       // bumped by close(); multishot CQEs carry it
         std::int32_t end = no_end;   // the multishot's end (0 EOF, -errno) not yet read
-        std::uint16_t head = no_buf; // buffers received and not yet read,
-        std::uint16_t tail = no_buf; // linked through m_queue_next
-        std::uint16_t queued =
-            0;                // buffers in that queue (queue_cap and what came before the cancel)
-        bool armed = false;   // a multishot recv is in the kernel
-        bool starved = false; // in m_starved: waits for free ring buffers
+        std::uint32_t head = no_buf; // buffers received and not yet read, linked
+        std::uint32_t tail = no_buf; // through next_of()
+        std::uint16_t queued = 0;    // buffers in that queue
+        bool armed = false;          // a multishot recv is in the kernel
+        bool armed_big = false;      // ... into the big buffers
+        bool big = false;            // reads fill small buffers: arm into big ones
+        bool cancelling = false;     // a cancel of the multishot is on its way
+        bool starved = false;        // in m_starved: waits for free ring buffers
     };
     enum class mode : std::uint8_t { deliver, defer, drop };
     enum class pool_mode : std::uint8_t { unknown, ring, single };
@@ -208,14 +247,25 @@ private:
 
     // uring_buffers.cpp
     pool_mode pooled_mode() noexcept;
+    bool big_ready() noexcept;
     bool submit_pooled(io_op& op, entry& e);
-    void arm_recv(int fd, entry& e) noexcept;
+    void arm_or_starve(int fd, entry& e) noexcept;
+    void arm_recv(int fd, entry& e, bool big) noexcept;
+    void cancel_recv(int fd, entry& e) noexcept;
     void starve(int fd, entry& e) noexcept;
     void rearm_starved(bool blocking) noexcept;
     void on_recv_cqe(std::uint64_t data, int res, unsigned flags, mode how) noexcept;
+    void on_recv_data(int fd, entry& e, std::uint32_t node, int res, bool big) noexcept;
     void take_queued(entry& e, io_op& op) noexcept;
     void drop_queue(entry& e) noexcept;
+    void give_node(std::uint32_t node) noexcept;
+    std::uint32_t reclaim() noexcept;
+    bool spill(entry& e) noexcept;
     void cancel_multishots() noexcept;
+    std::chrono::nanoseconds maintain_rings() noexcept;
+    std::uint32_t& next_of(std::uint32_t node) noexcept;
+    std::uint32_t& len_of(std::uint32_t node) noexcept;
+    [[nodiscard]] char* data_of(std::uint32_t node) const noexcept;
 
     completion_sink& m_sink;
     io_uring m_ring{};
@@ -234,12 +284,20 @@ private:
     std::size_t m_parked = 0;     // recv_pooled ops parked in m_table
 
     pool_mode m_pool_mode = pool_mode::unknown;
-    uring_buffer_ring m_bufs;
-    buffer_freelist m_single;                // the fallback's buffers
-    std::vector<std::uint16_t> m_queue_next; // by ring buffer id: the next queued one
-    std::vector<std::uint16_t> m_queue_len;  // by ring buffer id: bytes received
-    std::vector<int> m_starved;              // fds waiting for ring buffers (entry::starved)
-    unsigned m_short_waits = 0;              // waits in a row that left m_starved non-empty
+    uring_buffer_ring m_small; // group 0: 4 KiB buffers
+    uring_buffer_ring m_big;   // group 1: 64 KiB buffers, set up when first wanted
+    buffer_freelist m_single;  // copies made when the ring ran dry; the fallback's buffers
+    std::vector<std::uint32_t> m_small_next, m_small_len;   // queue links, by small id
+    std::vector<std::uint32_t> m_big_next, m_big_len;       // ... by big id
+    std::vector<std::uint32_t> m_single_next, m_single_len; // ... by single id
+    std::vector<int> m_starved;           // fds waiting for ring buffers (entry::starved), FIFO
+    std::vector<std::uint32_t> m_reserve; // small ids that came back while sockets starve
+    std::chrono::steady_clock::time_point m_starved_since{}; // when starvation began
+    std::chrono::steady_clock::time_point m_last_trim{};
+    std::chrono::nanoseconds m_trim_period;
+    std::uint32_t m_peak_small = 0; // most small buffers out at once since the last trim
+    std::uint32_t m_peak_big = 0;   // ... big ones
+    bool m_big_failed = false;      // the big ring cannot be set up: stay small
 };
 
 } // namespace coio::detail

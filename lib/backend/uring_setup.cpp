@@ -148,7 +148,9 @@ int init_ring(io_uring& ring, unsigned& flags, unsigned& cq_entries) noexcept {
 }
 
 uring_backend::uring_backend(completion_sink& sink)
-    : m_sink(sink), m_bufs(pool_max_buffers()), m_single(1U << 30) {
+    : m_sink(sink), m_small(small_buffer_size, 0, pool_max_buffers()),
+      m_big(big_buffer_size, 1, pool_max_big_buffers()), m_single(small_buffer_size, 1U << 30),
+      m_trim_period(pool_trim_period()) {
     if (const int e = init_ring(m_ring, m_flags, m_cq_entries); e != 0) {
         throw std::runtime_error(sys::errno_message("io_uring_queue_init", e));
     }
@@ -208,7 +210,8 @@ uring_backend::~uring_backend() {
         }
     }
     if (m_multishots == 0) {
-        m_bufs.teardown(m_ring);
+        m_small.teardown(m_ring);
+        m_big.teardown(m_ring);
     } else {
         // The kernel may still pick ring buffers: leave them mapped (leaked)
         // rather than let it write into memory that is reused.
@@ -216,7 +219,8 @@ uring_backend::~uring_backend() {
                      "coio: io_uring teardown left %zu multishot recvs; their buffers "
                      "stay mapped\n",
                      m_multishots);
-        m_bufs.abandon();
+        m_small.abandon();
+        m_big.abandon();
     }
     io_uring_queue_exit(&m_ring);
 }
@@ -236,7 +240,7 @@ int uring_backend::start() noexcept {
         if (on_issuer_thread()) {
             return 0;
         }
-        if (m_in_flight > 0 || m_multishots > 0 || m_parked > 0 || m_bufs.out() > 0) {
+        if (m_in_flight > 0 || m_multishots > 0 || m_parked > 0 || buffers_out() > 0) {
             return -EEXIST;
         }
         if (const int r = rebuild(); r < 0) {
@@ -262,7 +266,9 @@ int uring_backend::rebuild() noexcept {
     if (const int e = init_ring(fresh, flags, cq); e != 0) {
         return -e;
     }
-    m_bufs.teardown(m_ring);
+    m_small.teardown(m_ring);
+    m_big.teardown(m_ring);
+    m_big_failed = false;
     if (m_pool_mode == pool_mode::ring) {
         m_pool_mode = pool_mode::unknown;
     }

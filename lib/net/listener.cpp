@@ -1,21 +1,23 @@
-// lib/net/listener.cpp - the accept loop and connection tasks shared by
-// start_server and start_unix_server (listener.hpp).
+// lib/net/listener.cpp - the accept loops and connection tasks shared by
+// start_server and start_unix_server (listener.hpp), and the server methods
+// both expose (detail::server_base).
 #include "net/listener.hpp"
 
 #include "exception_text.hpp"
+#include "net/socket_ops.hpp"
+#include "sys/socket.hpp"
 
 #include <coio/detail/cancel_listener.hpp>
 #include <coio/detail/io_awaiter.hpp>
 #include <coio/detail/timer.hpp>
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
+#include <sys/socket.h> // sockaddr_storage: the accept's address area
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 
 namespace coio::detail {
@@ -24,7 +26,8 @@ namespace coio::detail {
 // cancellation (loop teardown).
 class pause_awaiter {
 public:
-    pause_awaiter(listener_state& st, std::chrono::milliseconds d) : m_state(st) {
+    pause_awaiter(listener_state& st, listening_socket& ls, std::chrono::milliseconds d)
+        : m_state(st), m_listening(ls) {
         m_timer.m_deadline = std::chrono::steady_clock::now() + d;
         m_timer.m_fire = &on_fire;
         m_timer.m_ctx = this;
@@ -40,8 +43,8 @@ public:
             return false;
         }
         m_handle = h;
-        m_state.m_loop->add_timer(m_timer);
-        m_state.m_paused = this;
+        core_of(*m_state.m_loop).add_timer(m_timer);
+        m_listening.m_paused = this;
         m_cancel.listen(&on_cancel, this);
         return true;
     }
@@ -63,12 +66,12 @@ private:
         m_ended = true;
         stop();
         m_cancel.stop();
-        m_state.m_loop->post(m_handle);
+        core_of(*m_state.m_loop).post(m_handle);
     }
     void stop() noexcept {
-        m_state.m_loop->remove_timer(m_timer);
-        if (m_state.m_paused == this) {
-            m_state.m_paused = nullptr;
+        core_of(*m_state.m_loop).remove_timer(m_timer);
+        if (m_listening.m_paused == this) {
+            m_listening.m_paused = nullptr;
         }
     }
     static void on_fire(timer_node& t) noexcept { static_cast<pause_awaiter*>(t.m_ctx)->end(); }
@@ -79,6 +82,7 @@ private:
     }
 
     listener_state& m_state;
+    listening_socket& m_listening;
     timer_node m_timer;
     cancel_listener m_cancel;
     std::coroutine_handle<> m_handle;
@@ -86,17 +90,42 @@ private:
 };
 
 void listener_state::wake_accept() noexcept {
-    if (m_paused != nullptr) {
-        m_paused->wake();
+    for (listening_socket& ls : m_listeners) {
+        if (ls.m_paused != nullptr) {
+            ls.m_paused->wake();
+        }
     }
+    m_room_q.notify_all();
 }
 
 void listener_state::connection_ended() noexcept {
     --m_stats.active;
-    wake_accept(); // an fd was freed: a paused accept can retry now
+    wake_accept(); // an fd and a place were freed: a paused or waiting accept can go on
     if (m_closed && m_stats.active == 0) {
         m_idle_q.notify_all();
     }
+}
+
+void listener_state::link(connection_node& n) noexcept {
+    n.m_prev = nullptr;
+    n.m_next = m_clients;
+    if (m_clients != nullptr) {
+        m_clients->m_prev = &n;
+    }
+    m_clients = &n;
+    n.m_linked = true;
+}
+
+void listener_state::unlink(connection_node& n) noexcept {
+    if (!n.m_linked) {
+        return;
+    }
+    (n.m_prev != nullptr ? n.m_prev->m_next : m_clients) = n.m_next;
+    if (n.m_next != nullptr) {
+        n.m_next->m_prev = n.m_prev;
+    }
+    n.m_prev = n.m_next = nullptr;
+    n.m_linked = false;
 }
 
 void listener_state::close() noexcept {
@@ -104,11 +133,57 @@ void listener_state::close() noexcept {
         return;
     }
     m_closed = true;
-    m_listener.close(); // a pending accept completes as cancelled
+    for (listening_socket& ls : m_listeners) {
+        ls.m_sock.close(); // a pending accept completes as cancelled
+    }
     wake_accept();
     m_closed_q.notify_all();
     if (m_stats.active == 0) {
         m_idle_q.notify_all();
+    }
+    on_close();
+}
+
+namespace {
+
+// Reset a raw-socket handler's connection. The socket belongs to the
+// handler's frame, which may have closed it, and its fd number may then
+// belong to something else: only a socket whose peer is still the one
+// accepted gets SO_LINGER 0 (it resets when the handler's frame closes it).
+void abort_raw(const connection_node& n) noexcept {
+    if (n.m_peer == nullptr || n.m_peer->empty()) {
+        return; // Unix: no reset
+    }
+    address now;
+    std::uint32_t len = address::capacity();
+    if (sys::peer_name(n.m_fd, now.data(), len) == 0 && len == n.m_peer->size()) {
+        now.set_size(len);
+        if (now == *n.m_peer) {
+            (void)sys::set_linger_reset(n.m_fd);
+        }
+    }
+}
+
+} // namespace
+
+void listener_state::close_clients(bool abort) noexcept {
+    ++m_epoch;
+    (abort ? m_abort_epoch : m_close_epoch) = m_epoch;
+    // Cancelling only asks: no task runs and no node is unlinked before the
+    // next loop iteration, so the walk sees a stable list.
+    for (connection_node* n = m_clients; n != nullptr; n = n->m_next) {
+        if (n->m_stream != nullptr) {
+            if (abort) {
+                abort_stream(*n->m_stream);
+            } else {
+                close_stream(*n->m_stream);
+            }
+        } else if (abort) {
+            abort_raw(*n);
+        }
+        if (n->m_slot != nullptr) {
+            n->m_slot->request();
+        }
     }
 }
 
@@ -125,9 +200,9 @@ public:
     listener_accept_awaiter(int fd, bool unix_peer) noexcept : m_unix(unix_peer) {
         m_op.m_code = op_code::accept;
         m_op.m_fd = fd;
-        m_op.m_addr = &m_peer;
-        m_op.m_addr_len = &m_len;
+        m_op.m_arg.peer = io_sockaddr{&m_peer, &m_len};
     }
+    listener_accept_awaiter(listener_accept_awaiter&&) = delete; // awaited where it is made
     accept_result await_resume() {
         const int r = take_result();
         accept_result out;
@@ -153,46 +228,107 @@ bool out_of_resources(int e) noexcept {
     return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
 }
 
+// The cancel slot of the awaiting chain: the connection task's own, which
+// close_clients() requests. Does not suspend.
+class current_slot {
+public:
+    static bool await_ready() noexcept { return false; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) noexcept {
+        m_slot = slot_of(h);
+        return false;
+    }
+    [[nodiscard]] cancel_slot* await_resume() const noexcept { return m_slot; }
+
+private:
+    cancel_slot* m_slot = nullptr;
+};
+
+// A handler's exception, to the loop's exception handler. A plain function:
+// its strings live on the stack, not in every connection's frame.
+void report_failure(listener_state& st, const address& peer, std::exception_ptr failure) {
+    const std::string name = st.m_unix ? "connection on " + st.m_listeners[0].m_display
+                                       : "connection from " + peer.to_string();
+    const std::string msg = name + ": the handler raised " + describe_exception(failure);
+    st.m_loop->call_exception_handler({msg, name, failure});
+}
+
 // One connection's task. It is created without a name (a name string per
 // connection would be the accept path's only allocation besides the frames);
 // a handler's exception is reported here instead, naming the peer (TCP) or
-// the listening path (Unix).
-task<> serve_connection(std::shared_ptr<listener_state> st, socket s, address peer) {
+// the listening path (Unix). `epoch` is the server's close_clients epoch
+// when the connection was accepted.
+task<> serve_connection(std::shared_ptr<listener_state> st, socket s, address peer,
+                        std::uint32_t epoch) {
+    connection_node node;
     struct ended {
         listener_state& st;
-        ~ended() { st.connection_ended(); }
-    } guard{*st};
+        connection_node& node;
+        ~ended() {
+            st.unlink(node);
+            if (node.m_stream != nullptr) {
+                unlink_stream(*node.m_stream);
+            }
+            st.connection_ended();
+        }
+    } guard{*st, node};
+    if (st->m_abort_epoch > epoch) {
+        s.abort(); // abort_clients() came before this task started
+        co_return;
+    }
+    if (st->m_close_epoch > epoch) {
+        co_return; // close_clients(): s closes here
+    }
+    node.m_slot = co_await current_slot();
+    node.m_peer = &peer;
+    node.m_fd = s.native_handle();
+    st->link(node);
     std::exception_ptr failure;
     try {
-        co_await st->m_fn(std::move(s));
+        co_await st->m_fn(std::move(s), node);
     } catch (const cancelled_error&) {
         throw;
     } catch (...) {
         failure = std::current_exception();
     }
     if (failure) {
-        const std::string name =
-            st->m_unix ? "connection on " + st->m_display : "connection from " + peer.to_string();
-        const std::string msg = name + ": the handler raised " + describe_exception(failure);
-        st->m_loop->call_exception_handler({msg, name, failure});
+        report_failure(*st, peer, failure);
     }
 }
 
-task<> accept_loop(std::shared_ptr<listener_state> st) {
+// Waits (at max_connections) until a connection ends, or - with
+// `until_closed` - the server closes.
+task<> wait_for_room(listener_state* st, bool until_closed) {
+    ++st->m_stats.limit_waits;
+    while (st->at_limit() && !(until_closed && st->m_closed)) {
+        co_await st->m_room_q.wait();
+    }
+}
+
+task<> accept_loop(std::shared_ptr<listener_state> st, std::size_t index) {
     using namespace std::chrono_literals;
+    listening_socket& ls = st->m_listeners[index];
     std::chrono::milliseconds backoff{0};
     while (!st->m_closed) {
-        accept_result r =
-            co_await listener_accept_awaiter(st->m_listener.native_handle(), st->m_unix);
+        if (st->at_limit()) {
+            co_await wait_for_room(st.get(), true); // clients wait in the backlog
+            continue;
+        }
+        accept_result r = co_await listener_accept_awaiter(ls.m_sock.native_handle(), st->m_unix);
         if (r.ok()) {
             backoff = 0ms;
             ++st->m_stats.accepted;
-            if (st->m_nodelay) {
-                int one = 1;
-                ::setsockopt(r.sock.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            const std::uint32_t epoch = st->m_epoch; // close_clients from now on applies
+            if (st->at_limit()) {
+                // Another socket's connection took the last place while this
+                // accept waited: this client waits, accepted, for the next.
+                co_await wait_for_room(st.get(), false);
             }
             ++st->m_stats.active;
-            st->m_loop->create_task(serve_connection(st, std::move(r.sock), r.peer));
+            if (st->m_nodelay) {
+                (void)sys::set_option(r.sock.native_handle(), sys::sockopt::nodelay, 1);
+            }
+            st->m_loop->create_task(serve_connection(st, std::move(r.sock), r.peer, epoch));
             continue;
         }
         if (st->m_closed || r.status == io_status::cancelled) {
@@ -205,32 +341,24 @@ task<> accept_loop(std::shared_ptr<listener_state> st) {
             // at once; waiting instead keeps the clients in the backlog until
             // an fd is free (asyncio pauses for 1 s; libuv closes a reserved fd).
             if (backoff == 0ms) {
-                std::string msg = "accept on " + st->m_display + ": " + r.error.message() +
+                std::string msg = "accept on " + ls.m_display + ": " + r.error.message() +
                                   "; accepting paused until a connection closes (at most 1 s)";
                 st->m_loop->call_exception_handler({msg, "accept", nullptr});
             }
             backoff = std::clamp(backoff * 2, 10ms, 1000ms);
             ++st->m_stats.accept_pauses;
-            co_await pause_awaiter(*st, backoff);
+            co_await pause_awaiter(*st, ls, backoff);
             continue;
         }
         if (e == EBADF || e == EINVAL || e == ENOTSOCK || e == EOPNOTSUPP) {
-            std::string msg = "accept on " + st->m_display + ": " + r.error.message() +
-                              "; the listening socket is unusable, server stopped";
+            std::string msg = "accept on " + ls.m_display + ": " + r.error.message() +
+                              "; the listening socket is unusable, stopped accepting on it";
             st->m_loop->call_exception_handler({msg, "accept", nullptr});
             break;
         }
         // ECONNABORTED, EPROTO, EPERM (firewall), ...: that one connection
         // failed; the listener is fine.
     }
-}
-
-} // namespace
-
-void start_accepting(std::shared_ptr<listener_state> st) {
-    event_loop* loop = st->m_loop;
-    std::string name = "accept on " + st->m_display;
-    loop->create_task(accept_loop(std::move(st)), std::move(name));
 }
 
 task<> wait_until_closed(std::shared_ptr<listener_state> st) {
@@ -243,6 +371,58 @@ task<> wait_until_idle(std::shared_ptr<listener_state> st) {
     while (!st->m_closed || st->m_stats.active > 0) {
         co_await st->m_idle_q.wait();
     }
+}
+
+} // namespace
+
+void start_accepting(const std::shared_ptr<listener_state>& st) {
+    event_loop* loop = st->m_loop;
+    for (std::size_t i = 0; i < st->m_listeners.size(); ++i) {
+        std::string name = "accept on " + st->m_listeners[i].m_display;
+        loop->create_task(accept_loop(st, i), std::move(name));
+    }
+}
+
+server_base::server_base(std::shared_ptr<listener_state> st) noexcept : m_state(std::move(st)) {}
+
+bool server_base::is_serving() const noexcept {
+    return m_state && !m_state->m_closed;
+}
+
+server_stats server_base::stats() const noexcept {
+    return m_state ? m_state->m_stats : server_stats{};
+}
+
+void server_base::close() noexcept {
+    if (m_state) {
+        m_state->close();
+    }
+}
+
+void server_base::close_clients() noexcept {
+    if (m_state) {
+        m_state->close_clients(false);
+    }
+}
+
+void server_base::abort_clients() noexcept {
+    if (m_state) {
+        m_state->close_clients(true);
+    }
+}
+
+task<> server_base::serve_forever() {
+    if (!m_state) {
+        throw std::logic_error("coio: serve_forever on an empty server");
+    }
+    return wait_until_closed(m_state);
+}
+
+task<> server_base::wait_closed() {
+    if (!m_state) {
+        throw std::logic_error("coio: wait_closed on an empty server");
+    }
+    return wait_until_idle(m_state);
 }
 
 } // namespace coio::detail

@@ -1,12 +1,12 @@
-// lib/net/stream.cpp - stream_reader / stream_writer over one connection.
+// lib/net/stream.cpp - stream_reader / stream_writer over one connection
+// (the state they share: stream_state.hpp).
 //
 // Every public method that suspends forwards to a free coroutine that takes the
 // shared state by value, so the connection outlives the operation whatever
 // happens to the reader or writer object (STYLE §3: parameters by value).
-#include "net/byte_buffer.hpp"
+#include "net/stream_state.hpp"
 #include "sys/fd.hpp"
 
-#include <coio/detail/wait_queue.hpp>
 #include <coio/event_loop.hpp>
 #include <coio/net/stream.hpp>
 
@@ -26,112 +26,6 @@ namespace detail {
 // The write buffer keeps its block between writes up to this size.
 constexpr std::size_t write_keep = 64 * 1024;
 
-struct stream_state {
-    stream_state(socket s, stream_options o) : sock(std::move(s)), opts(o) {
-        try {
-            peer = sock.peer_address();
-        } catch (const net_error&) {
-            // Not connected (any more): messages say "(no address)".
-        }
-    }
-
-    socket sock;
-    stream_options opts;
-    address peer;
-
-    // Read data not yet consumed is in one of two places, never both: the
-    // last chunk's lease, consumed in place while a read operation runs, or
-    // rbuf, which holds only what did not fit in one chunk (a partial line)
-    // and what a read operation left over. The lease is held only between two
-    // waits: it is spilled into rbuf before the reader waits for more data
-    // (COIO_FILL) and when an operation ends (a lease must not outlive its
-    // loop, a stream_reader may). An idle or waiting reader holds no lent
-    // buffer, and rbuf is freed when empty.
-    buffer_lease lease;
-    byte_buffer rbuf;
-    bool eof = false;
-    bool reading = false;
-
-    // Written data not sent yet: `wsend` is what the flush is sending from -
-    // a send in flight points into it, so nothing appends to it (an append
-    // may move the bytes or the block) - and `wbuf` takes what write()
-    // queues meanwhile. The flush swaps them when wsend is empty.
-    byte_buffer wsend;
-    byte_buffer wbuf;
-    std::error_code write_error;
-    bool flushing = false;
-    bool eof_requested = false;
-    bool eof_sent = false;
-    bool closing = false;
-    bool closed = false;
-    wait_queue drain_q;
-    wait_queue closed_q;
-
-    [[nodiscard]] std::string_view view() const noexcept {
-        return rbuf.empty() ? lease.view() : rbuf.view();
-    }
-    [[nodiscard]] std::size_t buffered() const noexcept { return rbuf.size() + lease.size(); }
-    [[nodiscard]] std::size_t write_buffered() const noexcept { return wsend.size() + wbuf.size(); }
-
-    void consume(std::size_t n) noexcept {
-        if (!rbuf.empty()) {
-            rbuf.consume(n);
-            rbuf.release_if_empty(0);
-            return;
-        }
-        lease.remove_prefix(n);
-        if (lease.empty()) {
-            lease.reset();
-        }
-    }
-    void clear() noexcept {
-        rbuf.clear();
-        rbuf.release_if_empty(0);
-        lease.reset();
-    }
-    // Moves what is left of the lease into rbuf and gives the buffer back.
-    void spill() {
-        if (!lease.empty()) {
-            rbuf.append(lease.view());
-        }
-        lease.reset();
-    }
-
-    // Account for one read_chunk. Reads are not cut to `limit`: like asyncio,
-    // a small limit still takes what has arrived in one go, so over-long lines
-    // are classified the same way. The buffer stays below limit + separator +
-    // one chunk (4 KiB).
-    void on_chunk(chunk_result& r) {
-        if (r.ok()) {
-            if (buffered() == 0) {
-                rbuf.release_if_empty(0);
-                lease = std::move(r.data); // zero copy: consumed in place
-                return;
-            }
-            spill();
-            rbuf.append(r.data.view()); // r.data goes back to the pool
-            return;
-        }
-        if (r.status == io_status::eof || r.status == io_status::cancelled) {
-            eof = true; // cancelled: the connection was closed locally
-            return;
-        }
-        throw net_error(r.error, "read from " + peer.to_string());
-    }
-
-    void finish_writes() noexcept {
-        if (eof_requested && !eof_sent && !closed) {
-            eof_sent = true;
-            (void)sock.shutdown(shutdown_how::write);
-        }
-        if (closing && !closed) {
-            sock.close();
-            closed = true;
-            closed_q.notify_all();
-        }
-    }
-};
-
 namespace {
 
 class read_guard {
@@ -141,12 +35,14 @@ public:
             throw std::logic_error("coio::stream_reader: another task is already reading from " +
                                    s.peer.to_string());
         }
+        s.check_readable();
         s.reading = true;
     }
     read_guard(const read_guard&) = delete;
     read_guard& operator=(const read_guard&) = delete;
     ~read_guard() {
         m_s.reading = false;
+        m_s.read_waiting = false;
         try {
             m_s.spill();
         } catch (...) { // out of memory: drop the rest rather than hold the buffer
@@ -168,6 +64,7 @@ private:
 #define COIO_FILL(st)                                                                              \
     do {                                                                                           \
         (st)->spill();                                                                             \
+        (st)->before_read_wait();                                                                  \
         chunk_result r_ = co_await (st)->sock.read_chunk();                                        \
         (st)->on_chunk(r_);                                                                        \
     } while (false)
@@ -285,42 +182,39 @@ task<> flush(std::shared_ptr<stream_state> st) {
             s.finish_writes();
         }
     } guard{*st};
-    while (!st->closed) {
-        if (st->wsend.empty()) {
-            if (st->wbuf.empty()) {
-                break;
-            }
-            std::swap(st->wsend, st->wbuf); // write() appends to the other block now
+    while (st->unsent() > 0 && !st->closed) {
+        if (st->sending.empty()) {
+            std::swap(st->sending, st->wbuf);
         }
-        std::string_view v = st->wsend.view();
+        std::string_view v = st->sending.view();
+        st->before_write_wait();
         io_result r = co_await st->sock.write_some(v);
         if (!r) {
-            st->write_error = r.error ? r.error : std::make_error_code(std::errc::broken_pipe);
-            st->wsend.clear();
+            if (!st->write_error) { // a timeout or abort that closed the socket said why
+                st->write_error = r.error ? r.error : std::make_error_code(std::errc::broken_pipe);
+            }
             st->wbuf.clear();
+            st->sending.clear();
             break;
         }
-        st->wsend.consume(r.bytes);
-        if (st->write_buffered() <= st->opts.low_water) {
+        st->on_write_progress();
+        st->sending.consume(r.bytes);
+        if (st->unsent() <= st->opts.low_water) {
             st->drain_q.notify_all();
         }
     }
-    // Keep at most one block (the larger, if small enough) for the next writes.
-    if (st->wsend.empty() && st->wbuf.empty() && st->wsend.capacity() > st->wbuf.capacity()) {
-        std::swap(st->wsend, st->wbuf);
-    }
-    st->wsend.release_if_empty(0);
     st->wbuf.release_if_empty(write_keep);
+    st->sending.release_if_empty(write_keep);
 }
 
 task<> drain_impl(std::shared_ptr<stream_state> st) {
-    if (st->write_buffered() > st->opts.high_water) {
-        while (st->write_buffered() > st->opts.low_water && !st->write_error && !st->closed) {
+    if (st->unsent() > st->opts.high_water) {
+        while (st->unsent() > st->opts.low_water && !st->write_error && !st->closed) {
             co_await st->drain_q.wait();
         }
     }
     if (st->write_error) {
-        throw net_error(st->write_error, "write to " + st->peer.to_string());
+        throw net_error(st->write_error, st->describe("write to"));
     }
 }
 
@@ -330,23 +224,8 @@ task<> wait_closed_impl(std::shared_ptr<stream_state> st) {
     }
 }
 
-stream_state& checked(const std::shared_ptr<stream_state>& s) {
-    if (!s) {
-        throw std::logic_error("coio: use of an empty stream_reader/stream_writer");
-    }
-    return *s;
-}
-
 } // namespace
 } // namespace detail
-
-stream_pair make_streams(socket s, stream_options opts) {
-    if (opts.low_water > opts.high_water) {
-        throw std::invalid_argument("coio::make_streams: low_water above high_water");
-    }
-    auto st = std::make_shared<detail::stream_state>(std::move(s), opts);
-    return {stream_reader(st), stream_writer(st)};
-}
 
 task<std::string> stream_reader::read(std::ptrdiff_t n) {
     detail::checked(m_s);
@@ -377,15 +256,20 @@ std::size_t stream_reader::limit() const noexcept {
 void stream_writer::write(std::string_view data) {
     detail::stream_state& st = detail::checked(m_s);
     if (st.closing || st.eof_requested) {
-        throw std::logic_error("coio::stream_writer: write after " +
-                               std::string(st.closing ? "close()" : "write_eof()") + " to " +
+        const char* what = st.ended == detail::stream_end::aborted ? "abort()"
+                           : st.closing                            ? "close()"
+                                                                   : "write_eof()";
+        throw std::logic_error("coio::stream_writer: write after " + std::string(what) + " to " +
                                st.peer.to_string());
     }
-    if (st.write_error || data.empty()) {
+    if (st.write_error || st.closed || data.empty()) {
         return; // the failure is reported by drain()
     }
-    if (st.wbuf.empty() && !st.flushing) {
+    if (st.unsent() == 0 && !st.flushing) {
         long n = sys::try_send(st.sock.native_handle(), data.data(), data.size());
+        if (n > 0) {
+            st.on_write_progress();
+        }
         if (n >= 0) {
             data.remove_prefix(static_cast<std::size_t>(n));
         } else if (n != -EAGAIN) {
@@ -417,17 +301,19 @@ void stream_writer::write_eof() {
 }
 
 void stream_writer::close() noexcept {
-    if (!m_s || m_s->closing) {
-        return;
+    if (m_s) {
+        detail::close_stream(*m_s);
     }
-    m_s->closing = true;
-    if (!m_s->flushing) {
-        m_s->finish_writes();
+}
+
+void stream_writer::abort() noexcept {
+    if (m_s) {
+        detail::abort_stream(*m_s);
     }
 }
 
 bool stream_writer::is_closing() const noexcept {
-    return m_s && m_s->closing;
+    return m_s && (m_s->closing || m_s->closed);
 }
 
 task<> stream_writer::wait_closed() {
@@ -436,7 +322,7 @@ task<> stream_writer::wait_closed() {
 }
 
 std::size_t stream_writer::write_buffer_size() const noexcept {
-    return m_s ? m_s->write_buffered() : 0;
+    return m_s ? m_s->unsent() : 0;
 }
 
 void stream_writer::set_write_buffer_limits(std::size_t high, std::size_t low) {
@@ -446,6 +332,17 @@ void stream_writer::set_write_buffer_limits(std::size_t high, std::size_t low) {
     detail::stream_state& st = detail::checked(m_s);
     st.opts.high_water = high;
     st.opts.low_water = low;
+}
+
+void stream_writer::set_timeouts(stream_timeouts t) {
+    detail::checked(m_s).set_timeouts(t);
+}
+
+stream_timeouts stream_writer::timeouts() const noexcept {
+    if (!m_s) {
+        return {};
+    }
+    return {m_s->opts.read_timeout, m_s->opts.write_timeout, m_s->opts.idle_timeout};
 }
 
 address stream_writer::peer_address() const {

@@ -7,15 +7,15 @@
 // accept loop uses an awaiter with its own sockaddr_un for a Unix listener
 // (listener.cpp), and connect is a plain call (see connect_unix).
 #include "net/listener.hpp"
+#include "net/socket_ops.hpp"
+#include "net/stream_state.hpp"
 #include "sys/fd.hpp"
+#include "sys/socket.hpp"
 
 #include <coio/net/unix.hpp>
 #include <coio/sleep.hpp>
 
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
+#include <sys/un.h> // sockaddr_un: the address is built here, the calls are in lib/sys
 
 #include <algorithm>
 #include <cerrno>
@@ -62,7 +62,7 @@ unix_address make_unix_address(const std::string& path, std::string_view op) {
                                     std::to_string(room) + ")");
     }
     unix_address a;
-    a.sa.sun_family = AF_UNIX;
+    a.sa.sun_family = static_cast<sa_family_t>(sys::family_unix);
     std::memcpy(a.sa.sun_path, path.data(), path.size());
     a.len = static_cast<std::uint32_t>(offsetof(sockaddr_un, sun_path) + path.size() +
                                        (is_abstract(path) ? 0 : 1));
@@ -70,8 +70,8 @@ unix_address make_unix_address(const std::string& path, std::string_view op) {
 }
 
 // The path in a sockaddr_un the kernel filled (len bytes of it).
-std::string path_of(const sockaddr_un& sa, socklen_t len) {
-    const auto head = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path));
+std::string path_of(const sockaddr_un& sa, std::uint32_t len) {
+    const auto head = static_cast<std::uint32_t>(offsetof(sockaddr_un, sun_path));
     if (len <= head) {
         return {}; // unbound
     }
@@ -83,7 +83,7 @@ std::string path_of(const sockaddr_un& sa, socklen_t len) {
 }
 
 socket open_unix_socket(const std::string& path) {
-    int fd = sys::open_stream_socket(AF_UNIX);
+    int fd = sys::open_stream_socket(sys::family_unix);
     if (fd < 0) {
         detail::throw_net_error(-fd, "socket", "(unix) for " + display(path));
     }
@@ -105,10 +105,11 @@ task<socket> connect_unix(std::string path) {
     socket s = open_unix_socket(path);
     std::chrono::milliseconds backoff = 1ms;
     for (;;) {
-        if (::connect(s.native_handle(), reinterpret_cast<const sockaddr*>(&to.sa), to.len) == 0) {
+        const int r = sys::connect(s.native_handle(), &to.sa, to.len);
+        if (r == 0) {
             co_return s;
         }
-        const int e = errno;
+        const int e = -r;
         if (e != EAGAIN && e != EINTR) {
             detail::throw_net_error(e, "connect to", display(path));
         }
@@ -124,18 +125,18 @@ task<stream_pair> open_unix_connection(std::string path, stream_options opts) {
 
 std::string local_unix_path(const socket& s) {
     sockaddr_un sa{};
-    socklen_t len = sizeof sa;
-    if (::getsockname(s.native_handle(), reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
-        detail::throw_net_error(errno, "getsockname", {});
+    std::uint32_t len = sizeof sa;
+    if (int r = sys::local_name(s.native_handle(), &sa, len); r < 0) {
+        detail::throw_net_error(-r, "getsockname", {});
     }
     return path_of(sa, len);
 }
 
 std::string peer_unix_path(const socket& s) {
     sockaddr_un sa{};
-    socklen_t len = sizeof sa;
-    if (::getpeername(s.native_handle(), reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
-        detail::throw_net_error(errno, "getpeername", {});
+    std::uint32_t len = sizeof sa;
+    if (int r = sys::peer_name(s.native_handle(), &sa, len); r < 0) {
+        detail::throw_net_error(-r, "getpeername", {});
     }
     return path_of(sa, len);
 }
@@ -146,15 +147,16 @@ struct unix_server_state : listener_state {
     std::string m_path;
     // The socket file this server created (none for an abstract name):
     // close() removes the path only while it is still this file.
-    dev_t m_dev = 0;
-    ino_t m_ino = 0;
+    sys::file_id m_file;
     bool m_has_file = false;
 
+    void on_close() noexcept override { remove_file(); }
+
     void remove_file() noexcept {
-        struct stat now {};
-        if (m_has_file && ::stat(m_path.c_str(), &now) == 0 && now.st_dev == m_dev &&
-            now.st_ino == m_ino) {
-            ::unlink(m_path.c_str());
+        sys::file_id now;
+        if (m_has_file && sys::stat_path(m_path.c_str(), now) == 0 && now.dev == m_file.dev &&
+            now.ino == m_file.ino) {
+            (void)sys::unlink_path(m_path.c_str());
         }
         m_has_file = false;
     }
@@ -162,32 +164,30 @@ struct unix_server_state : listener_state {
 
 task<unix_server> start_unix_server_impl(connection_fn fn, std::string path,
                                          unix_server_options opts) {
+    check_stream_options(opts.stream);
     const unix_address at = make_unix_address(path, "bind");
     auto st = std::make_shared<unix_server_state>();
     st->m_loop = &event_loop::running();
     st->m_fn = std::move(fn);
     st->m_unix = true;
+    st->m_max_connections = opts.max_connections;
     st->m_path = path;
-    st->m_display = display(path);
-    st->m_listener = open_unix_socket(path);
-    struct stat old {};
-    if (!is_abstract(path) && ::stat(path.c_str(), &old) == 0 && S_ISSOCK(old.st_mode)) {
-        ::unlink(path.c_str()); // a stale socket file, as asyncio removes it
+    st->m_listeners.push_back(listening_socket{open_unix_socket(path), display(path), nullptr});
+    const int fd = st->m_listeners[0].m_sock.native_handle();
+    const std::string& shown = st->m_listeners[0].m_display;
+    sys::file_id old;
+    if (!is_abstract(path) && sys::stat_path(path.c_str(), old) == 0 && old.is_socket) {
+        (void)sys::unlink_path(path.c_str()); // a stale socket file, as asyncio removes it
     }
-    if (::bind(st->m_listener.native_handle(), reinterpret_cast<const sockaddr*>(&at.sa), at.len) !=
-        0) {
-        throw_net_error(errno, "bind", st->m_display);
+    if (int r = sys::bind(fd, &at.sa, at.len); r < 0) {
+        throw_net_error(-r, "bind", shown);
     }
-    struct stat made {};
-    if (!is_abstract(path) && ::stat(path.c_str(), &made) == 0) {
-        st->m_dev = made.st_dev;
-        st->m_ino = made.st_ino;
+    if (!is_abstract(path) && sys::stat_path(path.c_str(), st->m_file) == 0) {
         st->m_has_file = true;
     }
-    if (::listen(st->m_listener.native_handle(), opts.backlog) != 0) {
-        const int e = errno;
+    if (int r = sys::listen(fd, opts.backlog); r < 0) {
         st->remove_file();
-        throw_net_error(e, "listen on", st->m_display);
+        throw_net_error(-r, "listen on", shown);
     }
     start_accepting(st);
     co_return unix_server(std::move(st));
@@ -197,30 +197,7 @@ task<unix_server> start_unix_server_impl(connection_fn fn, std::string path,
 
 const std::string& unix_server::path() const noexcept {
     static const std::string none;
-    return m_state ? m_state->m_path : none;
-}
-
-bool unix_server::is_serving() const noexcept {
-    return m_state && !m_state->m_closed;
-}
-
-server_stats unix_server::stats() const noexcept {
-    return m_state ? m_state->m_stats : server_stats{};
-}
-
-void unix_server::close() noexcept {
-    if (m_state) {
-        m_state->close();
-        m_state->remove_file();
-    }
-}
-
-task<> unix_server::serve_forever() {
-    return detail::wait_until_closed(m_state);
-}
-
-task<> unix_server::wait_closed() {
-    return detail::wait_until_idle(m_state);
+    return m_state ? static_cast<const detail::unix_server_state&>(*m_state).m_path : none;
 }
 
 } // namespace coio

@@ -6,7 +6,9 @@
 
 #include <coio/coio.hpp>
 
+#include <coroutine>
 #include <cstddef>
+#include <exception>
 #include <string>
 #include <utility>
 #include <vector>
@@ -60,6 +62,45 @@ inline std::string message_for(std::size_t i) {
     std::string m = "message " + std::to_string(i);
     m.resize(16, '.');
     return m;
+}
+
+// The waiter of an io_op submitted by hand (tests that must place submissions
+// and closes exactly): a coroutine the loop resumes once per completion, which
+// counts *left down and posts *waiter when it reaches zero. It runs to its
+// first suspension when made; destroy it after its op has completed or been
+// forgotten.
+class completion_hook {
+public:
+    struct promise_type {
+        completion_hook get_return_object() noexcept {
+            return completion_hook(std::coroutine_handle<promise_type>::from_promise(*this));
+        }
+        static std::suspend_never initial_suspend() noexcept { return {}; }
+        static std::suspend_always final_suspend() noexcept { return {}; }
+        static void return_void() noexcept {}
+        [[noreturn]] static void unhandled_exception() noexcept { std::terminate(); }
+    };
+    completion_hook(completion_hook&& o) noexcept : m_h(std::exchange(o.m_h, {})) {}
+    completion_hook& operator=(completion_hook&&) = delete;
+    ~completion_hook() {
+        if (m_h) {
+            m_h.destroy();
+        }
+    }
+    [[nodiscard]] std::coroutine_handle<> handle() const noexcept { return m_h; }
+
+private:
+    explicit completion_hook(std::coroutine_handle<promise_type> h) noexcept : m_h(h) {}
+    std::coroutine_handle<promise_type> m_h;
+};
+
+inline completion_hook count_completions(int* left, std::coroutine_handle<>* waiter) {
+    for (;;) {
+        co_await std::suspend_always{};
+        if (--*left == 0 && *waiter) {
+            coio::detail::running_loop_core().post(std::exchange(*waiter, nullptr));
+        }
+    }
 }
 
 } // namespace coio::test

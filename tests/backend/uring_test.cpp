@@ -80,27 +80,27 @@ std::size_t in_flight() {
 // A completion counts *left down and posts *waiter at zero.
 struct raw_recv : coio::detail::io_op {
     int* left = nullptr;
-    std::coroutine_handle<>* waiter = nullptr;
+    coio::test::completion_hook hook;
     std::array<char, 64> buf{};
 
-    raw_recv(int fd, int* l, std::coroutine_handle<>* w) : left(l), waiter(w) {
+    raw_recv(int fd, int* l, std::coroutine_handle<>* w)
+        : left(l), hook(coio::test::count_completions(l, w)) {
         m_code = coio::detail::op_code::recv;
         m_fd = fd;
-        m_buf = buf.data();
-        m_len = buf.size();
-        m_complete = &on_complete;
+        m_arg.buf = coio::detail::io_buffer{buf.data(), buf.size()};
+        m_waiter = hook.handle();
     }
     raw_recv(const raw_recv&) = delete;
     raw_recv& operator=(const raw_recv&) = delete;
     ~raw_recv() {
         if (m_pending) { // only if the test failed half-way
-            coio::event_loop::current()->forget(*this);
+            coio::detail::running_loop_core().forget(*this);
         }
     }
     // Submits; counts the op in *left unless it finished inline (epoll).
     // Returns whether it was counted.
     bool start() {
-        if (coio::event_loop::running().submit(*this)) {
+        if (coio::detail::running_loop_core().submit(*this)) {
             return false;
         }
         ++*left;
@@ -108,12 +108,6 @@ struct raw_recv : coio::detail::io_op {
     }
     [[nodiscard]] std::string text() const {
         return m_result > 0 ? std::string(buf.data(), static_cast<std::size_t>(m_result)) : "";
-    }
-    static void on_complete(coio::detail::io_op& op) noexcept {
-        auto& self = static_cast<raw_recv&>(op);
-        if (--*self.left == 0 && *self.waiter) {
-            coio::event_loop::current()->post(std::exchange(*self.waiter, nullptr));
-        }
     }
 };
 
@@ -215,6 +209,7 @@ coio::task<> forget_in_flight_read() {
     sock_pair p = co_await connected_pair();
     sock_pair q = co_await connected_pair();
     coio::event_loop& loop = coio::event_loop::running();
+    coio::detail::loop_core& core = coio::detail::core_of(loop);
     int left = 0;
     std::coroutine_handle<> waiter;
     std::optional<raw_recv> doomed(std::in_place, p.a.native_handle(), &left, &waiter);
@@ -225,7 +220,7 @@ coio::task<> forget_in_flight_read() {
     raw_recv other(q.a.native_handle(), &left, &waiter);
     other.start();
     co_await coio::yield_now(); // both submitted
-    loop.forget(*doomed);
+    core.forget(*doomed);
     CHECK_FALSE(doomed->m_pending);
     left -= doomed_counted ? 1 : 0; // a forgotten op never completes
     doomed.reset();                 // the buffer is gone; the kernel must not write to it

@@ -26,7 +26,8 @@ from pathlib import Path
 SKIP = 77
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "examples" / "log_collector"))
-from check_output import payload  # noqa: E402  (log_source's payload generator)
+import check_output  # noqa: E402  (log_source's payload generator, the output parser)
+from check_output import payload  # noqa: E402
 
 
 class Failure(Exception):
@@ -43,6 +44,29 @@ def args():
     ap.add_argument("--collector", required=True)
     ap.add_argument("--log-source", required=True)
     return ap.parse_args()
+
+
+INSIDE_NAMESPACE = "COIO_LC_IN_NAMESPACE"
+
+
+def run_in_namespace(kind):
+    """Run this test again in a private namespace it makes itself - "mount"
+    (unshare -m: mounts made in it vanish with it) or "net" (unshare -n: a
+    private loopback for nft rules) - and exit with its status. Exits 77 with
+    the reason when that is not permitted here. Returns at once inside it."""
+    if os.environ.get(INSIDE_NAMESPACE) == kind:
+        return
+    flag = {"mount": "-m", "net": "-n"}[kind]
+    argv = ["unshare", flag] if os.geteuid() == 0 else ["unshare", "-Ur", flag]
+    if shutil.which("unshare") is None:
+        print("SKIP: unshare (util-linux) is not installed")
+        sys.exit(SKIP)
+    probe = subprocess.run([*argv, "true"], capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        print(f"SKIP: cannot make a private {kind} namespace here: {probe.stderr.strip()}")
+        sys.exit(SKIP)
+    env = dict(os.environ, **{INSIDE_NAMESPACE: kind})
+    sys.exit(subprocess.run([*argv, sys.executable, *sys.argv], env=env).returncode)
 
 
 def skip_unless_backend(collector):
@@ -162,24 +186,17 @@ class Test:
         sys.exit(0 if ok else 1)
 
 
-def records(path):
-    """The collector's output as (source, flag, text) tuples, read as bytes so
-    that CR and other controls survive; flag is '', '+' (piece, more follows)
-    or '!' (aborted). Detects JSON records by their leading '{'."""
+def records(path, torn_ok=False):
+    """The collector's output as (source, flag, text) tuples (check_output's
+    parser: the same bytes, strict UTF-8, strict JSON); flag is '', '+'
+    (piece, more follows) or '!' (aborted). A torn line (before a torn-record
+    marker) fails the check unless torn_ok; a malformed line always does."""
     out = []
-    data = Path(path).read_bytes()
-    check(data == b"" or data.endswith(b"\n"), "output does not end with a newline")
-    for raw in data.split(b"\n")[:-1]:
-        text = raw.decode("utf-8")  # strict: every record must be valid UTF-8
-        if text.startswith("{"):
-            r = json.loads(text)  # strict JSON: raw control characters are refused
-            flag = "!" if r.get("aborted") else ("+" if r.get("more") else "")
-            out.append((r["source"], flag, r["line"]))
-        else:
-            src, tab, line = text.partition("\t")
-            check(tab == "\t", f"plain record without a TAB: {text[:80]!r}")
-            flag = src[-1] if src[-1:] in ("+", "!") else ""
-            out.append((src[:-1] if flag else src, flag, line))
+    for r in check_output.records(path):
+        check(r[0] != "malformed", f"a malformed line in the output: {r[-1][:80]!r}")
+        check(r[0] != "torn" or torn_ok, f"a torn record in the output: {r[-1][:80]!r}")
+        if r[0] == "record":
+            out.append(r[1:])
     return out
 
 
@@ -232,6 +249,22 @@ def vm_rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def sanitized(exe):
+    """True if `exe` was built with AddressSanitizer (its allocator keeps
+    redzones, a quarantine and shadow memory: RSS bounds are looser)."""
+    with open(exe, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def raise_fd_limit():
+    """Thousands of connections from one test: the soft fd limit up to the hard one."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 def refusing_port():

@@ -21,7 +21,8 @@ def run(t, *argv, timeout=20):
 async def body(t):
     rc, out, err = run(t, "--help")
     check(rc == 0 and "Over-long lines" in out and "acknowledged only after" in out
-          and "Exit status" in out, f"--help: {rc}\n{out}")
+          and "Exit status" in out and "Output integrity" in out and "--message-timeout" in out,
+          f"--help: {rc}\n{out}")
     rc, out, _ = run(t, "--version")
     check(rc == 0 and out.startswith("coio-logcollect "), f"--version: {rc} {out!r}")
     rc, out, _ = run(t, "--list-backends")
@@ -41,6 +42,13 @@ async def body(t):
         (["--stats-interval", "soon", "127.0.0.1:9"], "bad value for --stats-interval"),
         (["--listen", "99999"], "bad value for --listen"),
         (["-o"], "needs a value"),
+        (["--listen", "0", "--max-connections", "100000", "--push-memory", "64m"],
+         "allows less than 1 KiB per connection"),
+        (["--push-memory", "12x", "127.0.0.1:9"], "bad value for --push-memory"),
+        (["--max-frame", "0", "127.0.0.1:9"], "bad value for --max-frame"),
+        (["--keepalive", "1.5", "127.0.0.1:9"], "bad value for --keepalive"),
+        (["--ack-timeout", "-1", "127.0.0.1:9"], "bad value for --ack-timeout"),
+        (["--idle-timeout", "soon", "--listen", "0"], "bad value for --idle-timeout"),
     ]
     for argv, want in usage:
         rc, _, err = run(t, *argv)

@@ -450,7 +450,7 @@ coio::task<> stateful_handler() {
     // destroys an aggregate prvalue argument there twice (once never
     // constructed), which this counted member would report as alive == -1.
     numbering_handler handler;
-    coio::server srv = co_await coio::start_server(std::move(handler), "127.0.0.1", 0);
+    coio::server srv = co_await coio::start_server(coio::moved(std::move(handler)), "127.0.0.1", 0);
     const int made = coio::test::counted::constructed;
     CHECK(coio::test::counted::alive >= 1);
     coio::socket a = co_await coio::connect("127.0.0.1", srv.port());

@@ -174,3 +174,17 @@ private:
 };
 
 } // namespace coio::test
+
+namespace coio::test {
+
+// One read_some / read_chunk as a task, so that wait_for can bound it (the
+// raw I/O awaiters do not move into wait_for: issue 11.2).
+inline coio::task<coio::io_result> read_once(coio::socket* s, std::span<char> buf) {
+    co_return co_await s->read_some(buf);
+}
+template <class Source>
+coio::task<coio::chunk_result> chunk_once(Source* s) {
+    co_return co_await s->read_chunk();
+}
+
+} // namespace coio::test

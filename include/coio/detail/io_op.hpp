@@ -1,15 +1,21 @@
 // coio/detail/io_op.hpp - one I/O operation as the backends see it.
 //
-// An io_op lives in the awaiter of the coroutine that waits for it, so its
-// buffer, its sockaddr and the op itself stay put until the backend has
-// delivered the completion (see backend.hpp for the contract). No OS types
-// here: the sockaddr is an opaque byte area owned by coio::address.
+// An io_op lives in the awaiter of the coroutine that waits for it, so what it
+// points to (buffer, sockaddr, msghdr) and the op itself stay put until the
+// backend has delivered the completion (lib/backend/backend.hpp has the
+// contract). No OS types here: a sockaddr or msghdr is an opaque byte area
+// owned by the awaiter.
 //
-// recv_pooled is the one operation whose buffer the backend supplies: it comes
-// from the loop's pool (io_uring: a provided-buffer ring; epoll and kqueue: a
-// pool taken from only once the socket is readable), so a socket waiting for
-// data holds none. The receiver gets it as a coio::buffer_lease and gives it
-// back through buffer_pool::release_buffer.
+// What an op carries depends on its code, so the arguments are a union with a
+// member per kind, each named for what it holds:
+//
+//   code               argument     result (>= 0, or -errno)
+//   recv, send         m_arg.buf    bytes moved; recv: 0 at EOF
+//   recvmsg, sendmsg   m_arg.msg    bytes moved (the msghdr carries the peer)
+//   accept             m_arg.peer   the new fd (peer address written there)
+//   connect            m_arg.peer   0 (the address to connect to)
+//   recv_pooled        m_arg.lent   bytes received into a buffer the backend
+//                                   chose and lends (see buffer_pool); 0 at EOF
 #pragma once
 
 #include <coroutine>
@@ -19,19 +25,14 @@
 namespace coio::detail {
 
 enum class op_code : std::uint8_t {
-    accept,  // addr/addr_len receive the peer; result is the new fd
-    connect, // addr/addr_len hold the target; result is 0
-    recv,    // buf/len; result is the byte count, 0 at EOF
-    send,    // buf/len; result is the byte count
-    // buf points to a msghdr (prepared by lib/net, opaque here) whose iovecs,
-    // name and control areas live as long as the op; result is the byte count.
-    // Datagram sockets use these: the msghdr carries the peer address.
+    accept,
+    connect,
+    recv,
+    send,
     recvmsg,
     sendmsg,
-    // Stream sockets only. The backend picks the buffer; buf/len are ignored.
-    // On completion with result > 0 (the byte count): m_buf is the data,
-    // m_len the buffer's id and m_addr the buffer_pool it must be given back
-    // to; the receiver owns the buffer until release_buffer(id). 0 at EOF.
+    // Stream sockets only: the backend supplies the buffer (lib/backend/
+    // buffer_pool.hpp has the rules), so a socket waiting for data holds none.
     recv_pooled,
 };
 
@@ -48,23 +49,47 @@ protected:
     ~buffer_pool() = default;
 };
 
+// A caller's buffer: recv fills it, send reads it.
+struct io_buffer {
+    void* data;
+    std::size_t size;
+};
+
+// A socket address area: accept writes the peer there (len in: capacity,
+// out: size), connect reads the target from it.
+struct io_sockaddr {
+    void* addr;
+    std::uint32_t* len;
+};
+
+// recv_pooled's result: the data, and the buffer to give back (pool, id) once
+// the receiver is done with it.
+struct io_lent {
+    char* data;
+    buffer_pool* pool;
+    std::uint32_t id;
+};
+
+union io_arg {
+    io_buffer buf;
+    void* msg; // a msghdr prepared by lib/net (recvmsg, sendmsg)
+    io_sockaddr peer;
+    io_lent lent;
+};
+
+// io_op::m_flags. nowait: a send that moves what the socket takes now and
+// never waits for room (-EAGAIN if it takes nothing), as MSG_DONTWAIT.
+inline constexpr std::uint8_t op_nowait = 1;
+
 struct io_op {
-    op_code m_code = op_code::recv;
-    std::uint8_t m_state = 0; // backend-private
+    std::coroutine_handle<> m_waiter; // resumed once the op has completed
+    io_arg m_arg{};
     int m_fd = -1;
-    void* m_buf = nullptr;
-    std::size_t m_len = 0;
-    void* m_addr = nullptr; // sockaddr storage for accept and connect
-    std::uint32_t* m_addr_len = nullptr;
-    int m_result = 0;       // >= 0 as above, or -errno
-    bool m_pending = false; // submitted and not yet completed (set by the loop)
-
-    // Called once by the loop when the backend completes the op (never from
-    // inside submit()). If null, the loop posts m_waiter to the ready queue.
-    void (*m_complete)(io_op&) noexcept = nullptr;
-    std::coroutine_handle<> m_waiter;
-
-    std::uint64_t m_backend_data = 0; // backend-private
+    int m_result = 0; // as in the table above
+    op_code m_code = op_code::recv;
+    std::uint8_t m_flags = 0; // op_nowait
+    std::uint8_t m_state = 0; // backend-private
+    bool m_pending = false;   // submitted and not yet completed (kept by the loop)
 };
 
 } // namespace coio::detail

@@ -1,6 +1,13 @@
-// coio/detail/loop_core.hpp - the part of the event loop that awaiters touch on
-// every switch: the ready queue and the stack-depth guard. Kept inline and
-// free of OS types so that a resume costs a few loads and stores.
+// coio/detail/loop_core.hpp - the loop's handle: what promises and awaiters
+// hold and use (tokio's runtime Handle, as opposed to its Driver).
+//
+// The public coio::event_loop is the owner: run, create_task, call_soon,
+// stats, the exception handler. Awaiters never see it; every coio promise
+// carries a loop_core* (m_loop), and awaiters go through it to post handles,
+// submit and cancel I/O, add timers and count outside work. The hot part (the
+// ready queue and the stack-depth guard) is inline and free of OS types, so a
+// resume costs a few loads and stores; the rest is out of line in
+// lib/event_loop.cpp.
 #pragma once
 
 #include <coroutine>
@@ -8,29 +15,53 @@
 #include <cstdint>
 #include <memory>
 
+namespace coio {
+class event_loop;
+struct exception_context;
+} // namespace coio
+
 namespace coio::detail {
 
-// FIFO of coroutine handles waiting to run: a power-of-two ring that grows.
+struct io_op;
+struct loop_impl;
+struct timer_node;
+
+// FIFO of work for the loop: coroutine handles to resume, and I/O operations
+// whose fd became ready (readiness backends), whose syscall runs when their
+// turn comes (lib/backend/readiness.hpp). A power-of-two ring that grows.
+// An entry is a frame or io_op address; ops carry the low bit (both are at
+// least 2-byte aligned), a removed op leaves a null entry behind.
 class ready_queue {
 public:
     ready_queue() = default;
     ready_queue(const ready_queue&) = delete;
     ready_queue& operator=(const ready_queue&) = delete;
 
-    void push(std::coroutine_handle<> h) noexcept {
-        if (m_tail - m_head == m_capacity) {
-            grow();
-        }
-        m_buf[m_tail++ & (m_capacity - 1)] = h;
+    void push(std::coroutine_handle<> h) noexcept { push_raw(h.address()); }
+    void push_op(io_op* op) noexcept { push_raw(reinterpret_cast<char*>(op) + 1); }
+    // The next entry: a handle, an op (is_op) or null (removed).
+    [[nodiscard]] void* pop() noexcept { return m_buf[m_head++ & (m_capacity - 1)]; }
+    [[nodiscard]] static bool is_op(const void* e) noexcept {
+        return (reinterpret_cast<std::uintptr_t>(e) & 1) != 0;
     }
-    std::coroutine_handle<> pop() noexcept { return m_buf[m_head++ & (m_capacity - 1)]; }
+    [[nodiscard]] static io_op* as_op(void* e) noexcept {
+        return reinterpret_cast<io_op*>(static_cast<char*>(e) - 1);
+    }
+    // Nulls out `op`'s entry, if queued (an op whose frame is going away).
+    void remove_op(io_op* op) noexcept;
     [[nodiscard]] bool empty() const noexcept { return m_head == m_tail; }
     [[nodiscard]] std::size_t size() const noexcept { return m_tail - m_head; }
 
 private:
+    void push_raw(void* e) noexcept {
+        if (m_tail - m_head == m_capacity) {
+            grow();
+        }
+        m_buf[m_tail++ & (m_capacity - 1)] = e;
+    }
     void grow() noexcept; // doubles; terminates on allocation failure
 
-    std::unique_ptr<std::coroutine_handle<>[]> m_buf;
+    std::unique_ptr<void*[]> m_buf;
     std::size_t m_capacity = 0;
     std::size_t m_head = 0;
     std::size_t m_tail = 0;
@@ -49,11 +80,15 @@ inline constexpr std::uint32_t max_transfer_depth = 64;
 // pending queue a bounded number of times per iteration).
 inline constexpr std::int32_t inline_budget = 128;
 
-struct loop_core {
-    ready_queue m_ready;
-    std::uint32_t m_depth = 0;
-    std::int32_t m_budget = inline_budget;
+class loop_core {
+public:
+    explicit loop_core(event_loop& owner) noexcept : m_owner(&owner) {}
+    loop_core(const loop_core&) = delete;
+    loop_core& operator=(const loop_core&) = delete;
 
+    [[nodiscard]] event_loop& owner() const noexcept { return *m_owner; }
+
+    // Queue `h` to be resumed by the loop (never resumes it here).
     void post(std::coroutine_handle<> h) noexcept { m_ready.push(h); }
 
     // Called by the loop before it resumes a handle from the ready queue: the
@@ -62,9 +97,38 @@ struct loop_core {
         m_depth = 0;
         m_budget = inline_budget;
     }
-
     // Spend one unit of the inline budget; false means "yield now".
     bool take_budget() noexcept { return --m_budget > 0; }
+
+    // I/O (lib/backend/backend.hpp has the contract). submit: true if the op
+    // finished inline (result set, the waiter is not posted); otherwise the
+    // loop resumes op.m_waiter once it completes.
+    bool submit(io_op& op);
+    // Ask an in-flight op to finish early; its completion still comes.
+    void cancel(io_op& op) noexcept;
+    // Cancel and wait until the backend and the kernel are done with the op;
+    // nothing is delivered. For frames destroyed mid-await (loop teardown).
+    void forget(io_op& op) noexcept;
+    // Close an fd the backend may track; its in-flight ops complete cancelled.
+    void close_fd(int fd) noexcept;
+
+    void add_timer(timer_node& t);
+    void remove_timer(timer_node& t) noexcept;
+
+    // Work outside the loop (a thread-pool job) that will come back through
+    // call_soon_threadsafe: while any is outstanding, a loop with nothing else
+    // to do waits instead of reporting that nothing can ever happen.
+    void external_begin() noexcept;
+    void external_end() noexcept;
+
+    // The loop's exception handler (event_loop::call_exception_handler).
+    void report(const exception_context& ctx) noexcept;
+
+    ready_queue m_ready;
+    std::uint32_t m_depth = 0;
+    std::int32_t m_budget = inline_budget;
+    loop_impl* m_impl = nullptr; // set by event_loop
+    event_loop* m_owner;
 };
 
 // The handle an awaiter should return from await_suspend to switch to `next`.
@@ -76,6 +140,16 @@ inline std::coroutine_handle<> transfer(loop_core* loop, std::coroutine_handle<>
     }
     loop->post(next);
     return std::noop_coroutine();
+}
+
+// The handle of the loop running on this thread; throws std::logic_error if
+// none (lib/event_loop.cpp). For awaiters of coroutines that are not coio's.
+loop_core& running_loop_core();
+
+// The handle of the promise's loop, or of the running loop for a foreign
+// coroutine (whose promise carries none).
+inline loop_core& core_or_running(loop_core* from_promise) {
+    return from_promise != nullptr ? *from_promise : running_loop_core();
 }
 
 } // namespace coio::detail

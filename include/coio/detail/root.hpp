@@ -152,12 +152,25 @@ public:
     result<void> m_value;
 };
 
+// The task's own frame - and everything it took by value - is destroyed as
+// soon as it finishes, not when the last task_handle lets go of the root: a
+// finished task keeps only its result. (A handle stored in an object that
+// the task's parameters own would otherwise form a cycle that keeps both for
+// ever.) The task lives in a block of its own for that.
 template <class T>
 root_coroutine<T> make_root(task<T> t) {
     if constexpr (std::is_void_v<T>) {
-        co_await std::move(t);
+        {
+            task<T> child = std::move(t);
+            co_await std::move(child);
+        }
     } else {
-        co_return co_await std::move(t);
+        result<T> out;
+        {
+            task<T> child = std::move(t);
+            out.set_value(co_await std::move(child));
+        }
+        co_return std::move(out).value();
     }
 }
 

@@ -24,8 +24,6 @@ class task_group;
 
 namespace coio::detail {
 
-loop_core& running_loop_core(); // event_loop::running(), without including event_loop.hpp
-
 struct group_node {
     group_node() = default;
     group_node(const group_node&) = delete;

@@ -67,7 +67,7 @@ private:
     void stop() noexcept;
 
     timer_node m_timer;
-    event_loop* m_event_loop = nullptr;
+    loop_core* m_event_loop = nullptr;
     deadline_state* m_state;
     bool m_fired = false;
 };

@@ -15,8 +15,6 @@
 
 namespace coio::detail {
 
-loop_core& running_loop_core(); // event_loop::running(), without including event_loop.hpp
-
 class wait_queue {
 public:
     wait_queue() = default;

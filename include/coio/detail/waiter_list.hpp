@@ -35,8 +35,6 @@
 
 namespace coio::detail {
 
-loop_core& running_loop_core(); // event_loop::running(), without including event_loop.hpp
-
 class waiter_list;
 
 enum class wake : std::uint8_t { granted, cancelled, revoked };

@@ -143,14 +143,18 @@ private:
     int m_fd = -1;
 };
 
+// The msghdr points at the caller's buffer and at an address inside the
+// awaiter, so a move builds it again for the new place.
 class datagram_socket::receive_awaiter : public detail::io_awaiter_base {
 public:
-    receive_awaiter(int fd, void* buf, std::size_t len) noexcept {
-        detail::prepare_msg(m_msg, buf, len, m_peer.data(), address::capacity());
+    receive_awaiter(int fd, void* buf, std::size_t len) noexcept : m_buf(buf), m_len(len) {
         m_op.m_code = detail::op_code::recvmsg;
         m_op.m_fd = fd;
-        m_op.m_buf = m_msg.msg;
-        m_op.m_len = len;
+        prepare();
+    }
+    receive_awaiter(receive_awaiter&& o) noexcept
+        : io_awaiter_base(std::move(o)), m_buf(o.m_buf), m_len(o.m_len) {
+        prepare();
     }
     datagram_result await_resume() {
         const int r = take_result();
@@ -166,25 +170,42 @@ public:
     }
 
 private:
+    void prepare() noexcept {
+        detail::prepare_msg(m_msg, m_buf, m_len, m_peer.data(), address::capacity());
+        m_op.m_arg.msg = m_msg.msg;
+    }
+
     detail::msg_storage m_msg;
     address m_peer;
+    void* m_buf;
+    std::size_t m_len;
 };
 
 class datagram_socket::send_awaiter : public detail::io_awaiter_base {
 public:
     // `to` may be empty (a connected socket's send).
-    send_awaiter(int fd, const void* buf, std::size_t len, const address& to) noexcept : m_to(to) {
-        detail::prepare_msg(m_msg, buf, len, m_to.empty() ? nullptr : m_to.data(), m_to.size());
+    send_awaiter(int fd, const void* buf, std::size_t len, const address& to) noexcept
+        : m_to(to), m_buf(buf), m_len(len) {
         m_op.m_code = detail::op_code::sendmsg;
         m_op.m_fd = fd;
-        m_op.m_buf = m_msg.msg;
-        m_op.m_len = len;
+        prepare();
+    }
+    send_awaiter(send_awaiter&& o) noexcept
+        : io_awaiter_base(std::move(o)), m_to(o.m_to), m_buf(o.m_buf), m_len(o.m_len) {
+        prepare();
     }
     datagram_result await_resume() { return detail::datagram_outcome(take_result()); }
 
 private:
+    void prepare() noexcept {
+        detail::prepare_msg(m_msg, m_buf, m_len, m_to.empty() ? nullptr : m_to.data(), m_to.size());
+        m_op.m_arg.msg = m_msg.msg;
+    }
+
     detail::msg_storage m_msg;
     address m_to;
+    const void* m_buf;
+    std::size_t m_len;
 };
 
 inline datagram_socket::receive_awaiter

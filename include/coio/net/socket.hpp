@@ -17,7 +17,11 @@
 // guarantees it.
 //
 // close() (and the destructor) closes the fd at once; operations in flight on it
-// complete with io_status::cancelled.
+// complete with io_status::cancelled. abort() does the same with a reset (RST)
+// instead of an orderly FIN.
+//
+// Setup and option calls throw net_error naming the call (and the address):
+// "setsockopt(SO_KEEPALIVE): Bad file descriptor". They do not suspend.
 #pragma once
 
 #include <coio/detail/io_awaiter.hpp>
@@ -27,6 +31,7 @@
 #include <coio/net/error.hpp>
 #include <coio/task.hpp>
 
+#include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <span>
@@ -69,7 +74,27 @@ public:
 
     // Setup; each throws net_error naming the operation and address.
     void set_reuse_address(bool on);
+    // SO_REUSEPORT: several sockets may bind the same address and port (the
+    // kernel spreads connections over the listeners, e.g. one per thread).
+    void set_reuse_port(bool on);
     void set_nodelay(bool on);
+    // TCP keepalive: after `idle` without traffic the kernel sends a probe
+    // every `interval`; after `count` unanswered probes the connection is
+    // dropped and the next operation fails (io_status::timed_out). A zero
+    // keeps that parameter's system default (Linux: 7200 s, 75 s, 9).
+    // set_keepalive(false) turns it off.
+    void set_keepalive(bool on);
+    void set_keepalive(std::chrono::seconds idle, std::chrono::seconds interval, int count);
+    // SO_SNDBUF / SO_RCVBUF. Setting one turns off the kernel's autotuning;
+    // Linux doubles the value asked for and reports the doubled size.
+    void set_send_buffer_size(int bytes);
+    void set_receive_buffer_size(int bytes);
+    [[nodiscard]] int send_buffer_size() const;
+    [[nodiscard]] int receive_buffer_size() const;
+    // Any integer option: setsockopt / getsockopt(fd, level, name) with the
+    // OS's constants (e.g. IPPROTO_TCP, TCP_USER_TIMEOUT from <netinet/tcp.h>).
+    void set_option(int level, int name, int value);
+    [[nodiscard]] int get_option(int level, int name) const;
     void bind(const address& a);
     void listen(int backlog = 1024);
     [[nodiscard]] address local_address() const;
@@ -78,6 +103,11 @@ public:
     std::error_code shutdown(shutdown_how how) noexcept;
     // Close now; in-flight operations complete with io_status::cancelled.
     void close() noexcept;
+    // Close now with a reset (SO_LINGER 0): unsent data is dropped and the
+    // peer's next operation fails with ECONNRESET (io_status::reset) instead
+    // of seeing an orderly EOF. In-flight operations complete with
+    // io_status::cancelled. For TCP; on other sockets the same as close().
+    void abort() noexcept;
 
     class accept_awaiter;
     class connect_awaiter;
@@ -111,6 +141,16 @@ public:
     // if the status is not ok.
     [[nodiscard]] task<io_result> write_all(std::span<const std::byte> buf);
     [[nodiscard]] task<io_result> write_all(std::string_view buf);
+    // Write a lent buffer (read_chunk's data) back out, giving the buffer back
+    // as soon as possible: what the socket takes at once goes straight from
+    // the loop's buffer; if it would have to wait for room (a peer that does
+    // not read), the rest is copied and the buffer returned before waiting,
+    // so a stalled peer cannot hold the loop's read buffers (an echo or a
+    // proxy written with it stays safe against peers that never read).
+    [[nodiscard]] task<io_result> write_all(buffer_lease data);
+    // One send that never waits for room: what the socket takes now (at least
+    // one byte), or io_status::error with EAGAIN if it takes nothing.
+    [[nodiscard]] send_awaiter write_some_now(std::string_view buf) noexcept;
 
 private:
     int m_fd = -1;
@@ -129,15 +169,14 @@ public:
     recv_awaiter(int fd, void* buf, std::size_t len) noexcept {
         m_op.m_code = detail::op_code::recv;
         m_op.m_fd = fd;
-        m_op.m_buf = buf;
-        m_op.m_len = len;
+        m_op.m_arg.buf = detail::io_buffer{buf, len};
     }
     // A read of 0 bytes is done at once (ok, 0 bytes) without a syscall: a
     // recv of 0 on a socket with nothing queued says EAGAIN, so it would wait
     // for data it cannot take. A pending cancel still throws.
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
-        if (m_op.m_len == 0) {
+        if (m_op.m_arg.buf.size == 0) {
             const detail::cancel_slot* slot = detail::slot_of(h);
             if (slot == nullptr || !slot->requested()) {
                 m_op.m_result = 0;
@@ -148,7 +187,7 @@ public:
     }
     io_result await_resume() {
         int r = take_result();
-        if (r == 0 && m_op.m_len != 0) {
+        if (r == 0 && m_op.m_arg.buf.size != 0) {
             return io_result{io_status::eof, 0, {}};
         }
         return detail::make_io_result(r, r > 0 ? static_cast<std::size_t>(r) : 0);
@@ -169,13 +208,14 @@ public:
     explicit chunk_awaiter(int fd) noexcept {
         m_op.m_code = detail::op_code::recv_pooled;
         m_op.m_fd = fd;
+        m_op.m_arg.lent = detail::io_lent{nullptr, nullptr, 0};
     }
-    chunk_awaiter(chunk_awaiter&&) = delete;
+    chunk_awaiter(chunk_awaiter&&) noexcept = default;
     // A buffer delivered to a frame destroyed before it resumed goes back.
     ~chunk_awaiter() {
-        if (!m_op.m_pending && !m_taken && m_op.m_result > 0 && m_op.m_addr != nullptr) {
-            static_cast<detail::buffer_pool*>(m_op.m_addr)
-                ->release_buffer(static_cast<std::uint32_t>(m_op.m_len));
+        const detail::io_lent& lent = m_op.m_arg.lent;
+        if (!m_op.m_pending && !m_taken && m_op.m_result > 0 && lent.pool != nullptr) {
+            lent.pool->release_buffer(lent.id);
         }
     }
     chunk_result await_resume() {
@@ -183,10 +223,8 @@ public:
         int r = take_result();
         chunk_result out;
         if (r > 0) {
-            out.data =
-                buffer_lease(static_cast<detail::buffer_pool*>(m_op.m_addr),
-                             static_cast<std::uint32_t>(m_op.m_len),
-                             static_cast<const char*>(m_op.m_buf), static_cast<std::size_t>(r));
+            const detail::io_lent& lent = m_op.m_arg.lent;
+            out.data = buffer_lease(lent.pool, lent.id, lent.data, static_cast<std::size_t>(r));
             return out;
         }
         if (r == 0) {
@@ -203,11 +241,11 @@ private:
 
 class socket::send_awaiter : public detail::io_awaiter_base {
 public:
-    send_awaiter(int fd, const void* buf, std::size_t len) noexcept {
+    send_awaiter(int fd, const void* buf, std::size_t len, std::uint8_t flags = 0) noexcept {
         m_op.m_code = detail::op_code::send;
+        m_op.m_flags = flags;
         m_op.m_fd = fd;
-        m_op.m_buf = const_cast<void*>(buf); // the backend only reads it for send
-        m_op.m_len = len;
+        m_op.m_arg.buf = detail::io_buffer{const_cast<void*>(buf), len}; // only read for send
     }
     io_result await_resume() {
         int r = take_result();
@@ -217,16 +255,20 @@ public:
 
 class socket::connect_awaiter : public detail::io_awaiter_base {
 public:
-    connect_awaiter(int fd, const address& to) noexcept : m_to(to) {
-        m_len = m_to.size();
+    connect_awaiter(int fd, const address& to) noexcept : m_to(to), m_len(m_to.size()) {
         m_op.m_code = detail::op_code::connect;
         m_op.m_fd = fd;
-        m_op.m_addr = m_to.data();
-        m_op.m_addr_len = &m_len;
+        point();
+    }
+    connect_awaiter(connect_awaiter&& o) noexcept
+        : io_awaiter_base(std::move(o)), m_to(o.m_to), m_len(o.m_len) {
+        point();
     }
     io_result await_resume() { return detail::make_io_result(take_result(), 0); }
 
 private:
+    void point() noexcept { m_op.m_arg.peer = detail::io_sockaddr{m_to.data(), &m_len}; }
+
     address m_to;
     std::uint32_t m_len = 0;
 };
@@ -234,12 +276,11 @@ private:
 class socket::accept_awaiter : public detail::io_awaiter_base {
 public:
     explicit accept_awaiter(int fd) noexcept {
-        m_len = address::capacity();
         m_op.m_code = detail::op_code::accept;
         m_op.m_fd = fd;
-        m_op.m_addr = m_peer.data();
-        m_op.m_addr_len = &m_len;
+        point();
     }
+    accept_awaiter(accept_awaiter&& o) noexcept : io_awaiter_base(std::move(o)) { point(); }
     accept_result await_resume() {
         int r = take_result();
         accept_result out;
@@ -254,8 +295,10 @@ public:
     }
 
 private:
+    void point() noexcept { m_op.m_arg.peer = detail::io_sockaddr{m_peer.data(), &m_len}; }
+
     address m_peer;
-    std::uint32_t m_len = 0;
+    std::uint32_t m_len = address::capacity();
 };
 
 inline socket::accept_awaiter socket::accept() noexcept {
@@ -278,6 +321,9 @@ inline socket::send_awaiter socket::write_some(std::span<const std::byte> buf) n
 }
 inline socket::send_awaiter socket::write_some(std::string_view buf) noexcept {
     return send_awaiter(m_fd, buf.data(), buf.size());
+}
+inline socket::send_awaiter socket::write_some_now(std::string_view buf) noexcept {
+    return send_awaiter(m_fd, buf.data(), buf.size(), detail::op_nowait);
 }
 
 } // namespace coio

@@ -24,6 +24,31 @@
 // while the buffer is above the high-water mark, until it falls to the
 // low-water mark (defaults 64 KiB / 16 KiB); any number of tasks may drain()
 // at once. A failed connection makes drain() throw net_error.
+//
+// Timeouts (stream_options; all off by default, as asyncio has none; a
+// server gives every connection its server_options::stream, and
+// stream_writer::set_timeouts changes one connection's). Each is a duration
+// without progress, restarted by every byte that moves, not a total (bound a
+// whole exchange with coio::wait_for or coio::timeout):
+//  - read_timeout: a read operation (read, readline, readuntil, readexactly)
+//    has waited that long and no data arrived (nginx's client_body_timeout).
+//    The read side is shut (shutdown SHUT_RD) and the read throws net_error
+//    with errc::timed_out naming the peer and the timeout; so does every
+//    later read. Writing still works, so a server can answer before it
+//    closes. Only waiting counts: no timer runs while the handler works.
+//  - write_timeout: the background flush (buffered data, drain()) made no
+//    progress for that long - the peer does not read (nginx's
+//    send_timeout). The connection is reset (RST, unsent data dropped):
+//    drain() and every read throw net_error(timed_out); write() is ignored.
+//  - idle_timeout: no byte moved either way for that long, whether or not a
+//    read waits (nginx's keepalive_timeout). The connection is closed (a FIN,
+//    or a reset if unsent data remains); reads and drain() throw
+//    net_error(timed_out), write() is ignored.
+// A connection without timeouts has no timer and does no clock reads. With
+// any, it has one timer node, allocated once, re-armed lazily (a clock read
+// per read or write, no timer-heap work per operation; lib/net/watchdog.hpp).
+// The timer ends when the socket is closed (a closing flush is still bounded
+// by write_timeout).
 #pragma once
 
 #include <coio/net/address.hpp>
@@ -31,6 +56,7 @@
 #include <coio/net/socket.hpp>
 #include <coio/task.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -71,6 +97,17 @@ struct stream_options {
     std::size_t limit = 64 * 1024;      // longest line/chunk readuntil accepts
     std::size_t high_water = 64 * 1024; // drain() waits above this
     std::size_t low_water = 16 * 1024;  // ...until the buffer is down to this
+    // Timeouts, zero for none (the default): see "Timeouts" above.
+    std::chrono::milliseconds read_timeout{0};
+    std::chrono::milliseconds write_timeout{0};
+    std::chrono::milliseconds idle_timeout{0};
+};
+
+// One connection's timeouts (stream_writer::set_timeouts), zero for none.
+struct stream_timeouts {
+    std::chrono::milliseconds read_timeout{0};
+    std::chrono::milliseconds write_timeout{0};
+    std::chrono::milliseconds idle_timeout{0};
 };
 
 namespace detail {
@@ -120,12 +157,23 @@ public:
     void write_eof();
     // Close after the buffered data is sent. Idempotent.
     void close() noexcept;
+    // Close now with a reset (RST, SO_LINGER 0): what is buffered is dropped,
+    // a read or drain() in progress ends (drain() throws net_error
+    // ECONNABORTED; a read sees the end of the stream). asyncio:
+    // writer.transport.abort(). Idempotent.
+    void abort() noexcept;
+    // close() or abort() was called, or a timeout closed the connection.
     [[nodiscard]] bool is_closing() const noexcept;
     // Wait until the connection is closed.
     [[nodiscard]] task<> wait_closed();
 
     [[nodiscard]] std::size_t write_buffer_size() const noexcept;
     void set_write_buffer_limits(std::size_t high, std::size_t low);
+    // Replace this connection's timeouts (all three; zero turns one off),
+    // e.g. writer.set_timeouts({.read_timeout = 30s, .idle_timeout = 5min}).
+    // A read or flush already waiting is measured from when it started.
+    void set_timeouts(stream_timeouts t);
+    [[nodiscard]] stream_timeouts timeouts() const noexcept;
     [[nodiscard]] address peer_address() const;
     [[nodiscard]] address local_address() const;
 
@@ -138,7 +186,8 @@ struct stream_pair {
     stream_writer writer;
 };
 
-// Wrap a connected socket in a reader and a writer.
+// Wrap a connected socket in a reader and a writer. Throws
+// std::invalid_argument for low_water above high_water or a negative timeout.
 stream_pair make_streams(socket s, stream_options opts = {});
 
 } // namespace coio

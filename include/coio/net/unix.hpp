@@ -25,12 +25,14 @@
 //    (asyncio 3.13's cleanup_socket; 3.11 leaves it behind).
 #pragma once
 
+#include <coio/detail/callable_arg.hpp>
 #include <coio/event_loop.hpp>
 #include <coio/net/server.hpp>
 #include <coio/net/socket.hpp>
 #include <coio/net/stream.hpp>
 #include <coio/task.hpp>
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -53,52 +55,27 @@ task<stream_pair> open_unix_connection(std::string path, stream_options opts = {
 [[nodiscard]] std::string local_unix_path(const socket& s);
 [[nodiscard]] std::string peer_unix_path(const socket& s);
 
-namespace detail {
-struct unix_server_state;
-}
-
 struct unix_server_options {
     int backlog = 1024;
-    stream_options stream; // for handlers that take (stream_reader, stream_writer)
+    std::size_t max_connections = 0; // 0: no limit (as server_options)
+    stream_options stream;           // for handlers that take (stream_reader, stream_writer)
 };
 
 // A listening Unix stream socket with its accept loop: the same interface and
 // the same behaviour as coio::server (server.hpp: each connection its own
 // task; a handler's exception goes to the loop's exception handler, named
-// "connection on <path>"; EMFILE pauses accepting with a backoff), plus the
-// file handling above.
-class unix_server {
+// "connection on <path>"; EMFILE pauses accepting with a backoff;
+// max_connections; close_clients / abort_clients - which closes, as a Unix
+// socket has no reset), plus the file handling above: close() also removes
+// the socket file.
+class unix_server : public detail::server_base {
 public:
     unix_server() noexcept = default;
-    explicit unix_server(std::shared_ptr<detail::unix_server_state> st) noexcept
-        : m_state(std::move(st)) {}
-    unix_server(unix_server&&) noexcept = default;
-    unix_server& operator=(unix_server&& o) noexcept {
-        if (this != &o) {
-            close();
-            m_state = std::move(o.m_state);
-        }
-        return *this;
-    }
-    unix_server(const unix_server&) = delete;
-    unix_server& operator=(const unix_server&) = delete;
-    ~unix_server() { close(); }
+    explicit unix_server(std::shared_ptr<detail::listener_state> st) noexcept
+        : server_base(std::move(st)) {}
 
     // The path given to start_unix_server.
     [[nodiscard]] const std::string& path() const noexcept;
-    [[nodiscard]] bool is_serving() const noexcept;
-    [[nodiscard]] server_stats stats() const noexcept;
-
-    // Stop accepting, close the listening socket and remove its file (see
-    // above). Connection tasks already running go on. Idempotent.
-    void close() noexcept;
-    // Suspend until close() is called (by another task).
-    task<> serve_forever();
-    // Suspend until the server is closed and every connection task has ended.
-    task<> wait_closed();
-
-private:
-    std::shared_ptr<detail::unix_server_state> m_state;
 };
 
 namespace detail {
@@ -112,10 +89,13 @@ task<unix_server> start_unix_server_impl(connection_fn fn, std::string path,
 // connection task keeps alive, so a stateful handler cannot dangle. Throws
 // net_error naming the path if it cannot bind or listen.
 template <class Handler>
-task<unix_server> start_unix_server(Handler handler, std::string path,
+task<unix_server> start_unix_server(Handler&& handler, std::string path,
                                     unix_server_options opts = {}) {
+    detail::check_callable_arg<Handler>();
     return detail::start_unix_server_impl(
-        detail::make_connection_fn(std::move(handler), opts.stream), std::move(path), opts);
+        detail::make_connection_fn(detail::take_callable(std::forward<Handler>(handler)),
+                                   opts.stream),
+        std::move(path), opts);
 }
 
 } // namespace coio
