@@ -183,9 +183,7 @@ TEST_CASE("ECONNABORTED and out-of-fds or memory errors on accept cost no client
     }
     CHECK(sum.server.accepted == static_cast<std::uint64_t>(clients));
     // Every failed accept was one the shim made fail. Not every fault shows
-    // as an error: one on the last accept, after close(), is not counted, and
-    // the epoll backend parks an accept that got ENOBUFS as if the buffer pool
-    // were empty (the known ENOBUFS defect, docs/reliability.md).
+    // as an error: one on the last accept, after close(), is not counted.
     const std::uint64_t injected =
         delta(before, after, "abort") + delta(before, after, "accept_nomem");
     CHECK(sum.server.accept_errors <= injected);
@@ -228,11 +226,11 @@ coio::task<coio::io_status> send_only() {
 
 } // namespace
 
-// Regression test for the epoll backend (lib/backend/epoll.cpp submit/retry):
-// it takes any -ENOBUFS for "the loop's buffer pool is empty" (recv_pooled)
-// and parks the operation until a pool buffer comes back or an edge arrives;
-// a send that gets ENOBUFS from the kernel then waits for a write edge that
-// nothing raises. Expected: the write fails with io_status::error (or goes on).
+// Regression (epoll backend, lib/backend/readiness.hpp submit/run_ready): it
+// took any -ENOBUFS for "the loop's buffer pool is empty" (recv_pooled) and
+// parked the operation until a pool buffer came back; a send that got ENOBUFS
+// from the kernel then waited for a write edge that nothing raised (a hang).
+// Expected: the write fails with io_status::error (or goes on).
 TEST_CASE("a send that gets ENOBUFS fails or goes on; it does not hang", "[faults][nomem]") {
     const auto before = shim_counters();
     REQUIRE_FALSE(before.empty());
