@@ -21,7 +21,7 @@ def main():
     ap.add_argument("--name", required=True)
     ap.add_argument("--corpus", required=True, help="in-tree seed corpus (read only)")
     ap.add_argument("--work", required=True, help="scratch dir: corpus, artifacts, log")
-    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--max-len", type=int, default=4096)
     ap.add_argument("--unit-timeout", type=int, default=10,
                     help="seconds one input may take (libFuzzer -timeout); raise it on a "
