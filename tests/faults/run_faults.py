@@ -14,7 +14,7 @@ in LD_PRELOAD; that is done when the program links it.
 
 The counters of every faulted process are summed (FAULT_REPORT_DIR); the run
 fails if the command fails, or if a kind named by --expect was injected 0
-times (then nothing was exercised). The seed and a command to replay the run
+times (then nothing was exercised; a+b: both together). The seed and a command to replay the run
 are printed either way.
 """
 import argparse
@@ -70,7 +70,8 @@ def main():
     ap.add_argument("--seed", required=True)
     ap.add_argument("--pct", default="20")
     ap.add_argument("--kinds", default="eagain,short,abort")
-    ap.add_argument("--expect", default="", help="counters that must be > 0")
+    ap.add_argument("--expect", default="",
+                    help="counters that must be > 0 (a+b: their sum must be)")
     ap.add_argument("--wrap", action="append", default=[],
                     help="fault only the processes started from this program")
     ap.add_argument("--timeout", type=float, default=300)
@@ -125,7 +126,7 @@ def main():
     if failed:
         print(f"faults: FAILED with seed {args.seed}: exit {rc}", file=sys.stderr)
     for kind in filter(None, args.expect.split(",")):
-        if totals.get(kind, 0) == 0:
+        if sum(totals.get(k, 0) for k in kind.split("+")) == 0:
             print(f"faults: FAILED: 0 injections of '{kind}' - nothing was exercised "
                   f"(seed {args.seed})", file=sys.stderr)
             failed = True
