@@ -63,6 +63,7 @@ event_loop::~event_loop() {
     im.cancel_all();
     while ((im.m_tasks > 0 || im.m_external > 0) && run_once(nullptr)) {
     }
+    im.close_resources();
     // 2. Tasks stuck on something that can never complete: destroy their
     // frames. Awaiter destructors remove timers and forget() I/O, which waits
     // for the kernel to release the buffers first.
@@ -172,18 +173,10 @@ void event_loop::call_exception_handler(const exception_context& ctx) noexcept {
 }
 
 void event_loop::start_root(detail::root_base& r, std::string name) {
-    detail::loop_impl& im = *m_impl;
-    r.m_owner = this;
-    r.m_loop = &m_core;
-    r.m_slot = &r.m_own_slot;
-    r.m_id = ++im.m_next_id;
     if (!name.empty()) {
-        r.m_name = std::move(name);
+        r.set_name(std::move(name));
     }
-    im.link(r);
-    ++im.m_tasks;
-    ++im.m_frames;
-    m_core.post(r.m_self);
+    m_core.spawn(r);
 }
 
 void event_loop::drive(detail::root_base& main) {
@@ -206,6 +199,9 @@ void event_loop::drive(detail::root_base& main) {
     im.cancel_all();
     while ((im.m_tasks > 0 || !im.m_callbacks.empty() || im.m_external > 0) && run_once(nullptr)) {
     }
+    // call_later callbacks still waiting for their time are dropped, as
+    // asyncio.run's loop.close() drops them.
+    im.close_resources();
 }
 
 // One iteration: the phases are numbered in docs/design.md.
@@ -384,6 +380,29 @@ void loop_core::remove_timer(timer_node& t) noexcept {
     }
 }
 
+void loop_core::attach(loop_resource& r) noexcept {
+    loop_resource*& head = m_impl->m_resources;
+    r.m_prev = nullptr;
+    r.m_next = head;
+    if (head != nullptr) {
+        head->m_prev = &r;
+    }
+    head = &r;
+    r.m_attached = true;
+}
+
+void loop_core::detach(loop_resource& r) noexcept {
+    if (!r.m_attached) {
+        return;
+    }
+    (r.m_prev != nullptr ? r.m_prev->m_next : m_impl->m_resources) = r.m_next;
+    if (r.m_next != nullptr) {
+        r.m_next->m_prev = r.m_prev;
+    }
+    r.m_prev = r.m_next = nullptr;
+    r.m_attached = false;
+}
+
 void loop_core::external_begin() noexcept {
     ++m_impl->m_external;
 }
@@ -394,6 +413,18 @@ void loop_core::external_end() noexcept {
 
 void loop_core::report(const exception_context& ctx) noexcept {
     m_owner->call_exception_handler(ctx);
+}
+
+void loop_core::spawn(root_base& r) {
+    loop_impl& im = *m_impl;
+    r.m_owner = m_owner;
+    r.m_loop = this;
+    r.m_slot = &r.m_own_slot;
+    r.m_id = ++im.m_next_id;
+    im.link(r);
+    ++im.m_tasks;
+    ++im.m_frames;
+    post(r.m_self);
 }
 
 void loop_impl::link(root_base& r) noexcept {
@@ -481,6 +512,14 @@ void loop_impl::run_callbacks() {
             std::string msg = "callback raised: " + describe(std::current_exception());
             m_loop.call_exception_handler({msg, {}, std::current_exception()});
         }
+    }
+}
+
+void loop_impl::close_resources() noexcept {
+    while (m_resources != nullptr) {
+        loop_resource& r = *m_resources;
+        m_core.detach(r);
+        r.m_close(r); // may free r
     }
 }
 

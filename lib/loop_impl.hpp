@@ -4,6 +4,7 @@
 #include "backend/backend.hpp"
 #include "timer_heap.hpp"
 
+#include <coio/detail/loop_resource.hpp>
 #include <coio/event_loop.hpp>
 
 #include <atomic>
@@ -56,6 +57,8 @@ struct loop_impl final : completion_sink {
     void run_callbacks();
     // True if something may still happen without anything new being started.
     [[nodiscard]] bool can_progress() const noexcept;
+    // Close every attached loop_resource (call_later callbacks not run yet).
+    void close_resources() noexcept;
 
     event_loop& m_loop;
     loop_core& m_core;
@@ -68,7 +71,8 @@ struct loop_impl final : completion_sink {
     std::atomic<bool> m_remote_pending{false};
     std::size_t m_external = 0; // loop thread only: see event_loop::external_begin
 
-    root_base* m_roots = nullptr; // every live root frame, doubly linked
+    loop_resource* m_resources = nullptr; // attached by loop_core::attach
+    root_base* m_roots = nullptr;         // every live root frame, doubly linked
     std::vector<root_base*> m_reap;
     std::size_t m_tasks = 0;  // roots not finished
     std::size_t m_frames = 0; // roots not destroyed

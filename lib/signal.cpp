@@ -1,9 +1,11 @@
 // lib/signal.cpp - the self-pipe (socket pair) that carries signals to the loop.
 #include "sys/fd.hpp"
+#include "sys/socket.hpp"
 
+#include <coio/detail/io_awaiter.hpp>
+#include <coio/detail/loop_core.hpp>
 #include <coio/detail/wait_queue.hpp>
 #include <coio/event_loop.hpp>
-#include <coio/net/socket.hpp>
 #include <coio/signal.hpp>
 
 #include <array>
@@ -14,6 +16,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace coio {
 namespace detail {
@@ -43,10 +46,23 @@ extern "C" void coio_on_signal(int signo) {
     errno = saved;
 }
 
+// A read of the self-pipe's reading end through the backend (signals sit
+// below the net layer: no socket object). The result is the byte count, 0 at
+// EOF or -errno; -ECANCELED once the fd is closed.
+class pipe_read : public io_awaiter_base {
+public:
+    pipe_read(int fd, void* buf, std::size_t len) noexcept {
+        m_op.m_code = op_code::recv;
+        m_op.m_fd = fd;
+        m_op.m_arg.buf = io_buffer{buf, len};
+    }
+    int await_resume() { return take_result(); }
+};
+
 // One per process: the socket pair, the previous dispositions, the listeners.
 struct signal_hub {
     event_loop* m_loop = nullptr;
-    socket m_reader;
+    int m_reader = -1; // registered with m_loop's backend while the pump reads it
     sys::unique_fd m_writer;
     std::map<int, struct sigaction> m_previous;
     std::vector<std::shared_ptr<signal_listener>> m_listeners;
@@ -86,7 +102,15 @@ void teardown_hub(signal_hub& h) noexcept {
     auto listeners = std::move(h.m_listeners);
     h.m_listeners.clear();
     h.m_handlers.clear();
-    h.m_reader.close();
+    if (h.m_reader >= 0) {
+        // On the loop's thread this completes the pump's pending read as
+        // cancelled before the fd goes.
+        if (event_loop* loop = event_loop::current()) {
+            core_of(*loop).close_fd(std::exchange(h.m_reader, -1));
+        } else {
+            sys::close(std::exchange(h.m_reader, -1));
+        }
+    }
     h.m_writer.reset();
     h.m_loop = nullptr;
     for (const auto& l : listeners) {
@@ -106,11 +130,14 @@ task<> pump() {
     } guard{h};
     unsigned char buf[64];
     for (;;) {
-        io_result r = co_await h.m_reader.read_some(std::as_writable_bytes(std::span(buf)));
-        if (!r) {
+        if (h.m_reader < 0) {
+            co_return;
+        }
+        const int n = co_await pipe_read(h.m_reader, buf, sizeof buf);
+        if (n <= 0) {
             co_return; // the hub is being torn down
         }
-        for (std::size_t i = 0; i < r.bytes; ++i) {
+        for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
             int signo = buf[i];
             // Copy: a callback may add or remove listeners.
             auto listeners = h.m_listeners;
@@ -143,7 +170,7 @@ void start_hub(signal_hub& h) {
     if (int r = sys::open_stream_socket_pair(fds); r < 0) {
         throw std::runtime_error(sys::errno_message("socketpair (signals)", -r));
     }
-    h.m_reader = socket(fds[0]);
+    h.m_reader = fds[0];
     h.m_writer.reset(fds[1]);
     g_signal_write_fd.store(fds[1]);
     h.m_loop = &loop;

@@ -3,13 +3,22 @@
 
 COIO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# Debian packages the build, the tests and the demo need (nftables, iproute2
-# and util-linux's unshare: the network-namespace tests, tests/netns).
+# Debian packages the build, the tests and the demo need.
+# cmake: the find_package consumer (scripts/check-consumers); valgrind: its
+# pass in scripts/test; nftables, iproute2 and util-linux's unshare: the
+# network-namespace tests (tests/netns).
 COIO_PACKAGES=(meson ninja-build pkg-config g++ clang libclang-rt-14-dev libtsan2
-    liburing-dev catch2 libseccomp-dev libbenchmark-dev python3 bsdutils
+    liburing-dev catch2 libseccomp-dev libbenchmark-dev python3 bsdutils cmake valgrind
     nftables iproute2 util-linux)
 
-log() { printf '== %s (at %ds)\n' "$*" "$SECONDS" >&2; }
+# log MESSAGE: the message, the seconds since the script started and the CPU
+# seconds its finished children used so far (user+sys from /proc: on a
+# machine shared with other work, the CPU figure is the one that compares).
+log() {
+    local cpu
+    cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($16 + $17) / hz }' /proc/$$/stat 2>/dev/null)
+    printf '== %s (at %ds, %ss CPU)\n' "$*" "$SECONDS" "${cpu:-?}" >&2
+}
 
 # Install any of the given packages that is missing (apt-get update once).
 ensure_packages() {
@@ -44,4 +53,20 @@ configure() {
             { cat "$COIO_ROOT/build/$name.setup.log" >&2; return 1; }
     fi
     echo "$dir"
+}
+
+# record_result NAME RESULT LOG OUT: append one result (OK, FAIL or SKIP) to
+# OUT as a line of meson's testlog.json format, with LOG's text as its output,
+# so that scripts/test counts it and scans it like a meson test.
+record_result() {
+    python3 - "$@" <<'PY'
+import json, sys
+name, result, log, out = sys.argv[1:]
+try:
+    text = open(log, errors="replace").read()
+except OSError:
+    text = ""
+with open(out, "a") as f:
+    f.write(json.dumps({"name": name, "result": result, "stdout": text}) + "\n")
+PY
 }

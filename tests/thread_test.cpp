@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 
@@ -95,9 +96,15 @@ coio::task<> jobs_run_in_parallel() {
     CHECK(coio::thread_pool_size() >= 2);
 }
 
+bool wait_shared_flag(std::shared_ptr<std::atomic<bool>> flag) {
+    return wait_flag(flag.get());
+}
+
 coio::task<> cancel_while_running() {
-    std::atomic<bool> release{false};
-    auto h = coio::create_task(coio::to_thread(wait_flag, &release));
+    // The job outlives this coroutine's frame (destroyed when it finishes), so
+    // the flag it reads is shared with it, not a local of this frame.
+    auto release = std::make_shared<std::atomic<bool>>(false);
+    auto h = coio::create_task(coio::to_thread(wait_shared_flag, release));
     co_await coio::yield_now();
     h.cancel();
     bool cancelled = false;
@@ -106,8 +113,8 @@ coio::task<> cancel_while_running() {
     } catch (const coio::cancelled_error&) {
         cancelled = true;
     }
-    CHECK(cancelled);    // at once, while the job still runs
-    release.store(true); // run_clean then waits for the job to come back
+    CHECK(cancelled);     // at once, while the job still runs
+    release->store(true); // run_clean then waits for the job to come back
 }
 
 int forty_two() {

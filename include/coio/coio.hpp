@@ -1,20 +1,27 @@
 // coio/coio.hpp - everything.
 #pragma once
 
+#include <coio/as_completed.hpp>
+#include <coio/call_later.hpp>
 #include <coio/cancel.hpp>
+#include <coio/channel.hpp>
 #include <coio/event_loop.hpp>
 #include <coio/gather.hpp>
+#include <coio/interval.hpp>
 #include <coio/net/address.hpp>
 #include <coio/net/connection.hpp>
 #include <coio/net/copy.hpp>
 #include <coio/net/datagram.hpp>
 #include <coio/net/error.hpp>
+#include <coio/net/pipe.hpp>
 #include <coio/net/resolve.hpp>
 #include <coio/net/server.hpp>
 #include <coio/net/socket.hpp>
 #include <coio/net/split.hpp>
 #include <coio/net/stream.hpp>
 #include <coio/net/unix.hpp>
+#include <coio/process.hpp>
+#include <coio/race.hpp>
 #include <coio/result.hpp>
 #include <coio/shield.hpp>
 #include <coio/signal.hpp>
@@ -23,5 +30,7 @@
 #include <coio/task.hpp>
 #include <coio/task_group.hpp>
 #include <coio/task_handle.hpp>
+#include <coio/threadsafe.hpp>
 #include <coio/timeout.hpp>
 #include <coio/to_thread.hpp>
+#include <coio/wait.hpp>

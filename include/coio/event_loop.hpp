@@ -19,6 +19,7 @@
 #include <coio/detail/loop_core.hpp>
 #include <coio/detail/root.hpp>
 #include <coio/detail/timer.hpp>
+#include <coio/detail/timer_callback.hpp>
 #include <coio/task.hpp>
 #include <coio/task_handle.hpp>
 
@@ -99,6 +100,23 @@ public:
     void call_soon(std::function<void()> f);
     // Same, from any thread; wakes the loop.
     void call_soon_threadsafe(std::function<void()> f);
+
+    // Run `f()` once, `delay` from now (asyncio loop.call_later) or at `when`
+    // (loop.call_at), in the callback phase of the iteration whose timers
+    // include it. `f` is moved into the call, which owns it until it has run
+    // or was cancelled. Exceptions it throws go to the exception handler.
+    // The returned handle cancels it; dropping it does not. Calls whose time
+    // has not come when run_until_complete finishes are dropped (and report
+    // cancelled()). Loop thread only. coio/call_later.hpp has the same for
+    // the running loop, and interval.
+    template <class Rep, class Period, class F>
+    timer_handle call_later(std::chrono::duration<Rep, Period> delay, F f) {
+        return detail::schedule_callback(m_core, detail::deadline_after(delay), std::move(f));
+    }
+    template <class F>
+    timer_handle call_at(clock::time_point when, F f) {
+        return detail::schedule_callback(m_core, when, std::move(f));
+    }
 
     // Run the loop until `main` finishes, then cancel what is left and run
     // until everything has finished. Returns main's value or rethrows its

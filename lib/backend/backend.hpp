@@ -33,6 +33,14 @@
 //  - release_buffer(id) (buffer_pool)  a lent buffer comes back; loop thread.
 // The sink only posts: a completion never resumes a coroutine from inside
 // the backend.
+// Fds: every fd an op names is non-blocking (O_NONBLOCK) - sockets as coio
+// makes them, pipes/FIFOs/ttys (read, write, read_pooled) and exit watches
+// (wait_readable) as lib/net/pipe.cpp and lib/process set them up - because
+// the readiness backends try the syscall first. No op ever completes with
+// -EAGAIN because of that (op_nowait sends aside): the readiness backends park
+// it, io_uring polls (IORING_OP_POLL_ADD) and submits it again. A write to a
+// pipe whose reader is gone raises SIGPIPE in the thread that runs it (the
+// loop's, on every backend); lib/net/sigpipe.hpp keeps it from killing us.
 #pragma once
 
 #include <coio/detail/io_op.hpp>

@@ -4,6 +4,7 @@
 
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -177,7 +178,9 @@ int recv_into_pool(io_op& op, read_buffers& pool, buffer_pool& owner, bool big) 
     }
     const auto bid = static_cast<std::uint32_t>(id);
     char* buf = pool.data(bid);
-    const ssize_t n = ::recv(op.m_fd, buf, read_buffers::size_of(bid), 0);
+    const std::size_t size = read_buffers::size_of(bid);
+    const ssize_t n = op.m_code == op_code::read_pooled ? ::read(op.m_fd, buf, size)
+                                                        : ::recv(op.m_fd, buf, size, 0);
     if (n <= 0) {
         const int r = n == 0 ? 0 : -errno;
         pool.give_back(bid);

@@ -148,9 +148,9 @@ private:
     bool m_excess = false; // mapped beyond what is lent: worth another trim
 };
 
-// recv_pooled for the readiness backends: recv into a buffer taken now and
-// given back at once unless data came. Returns the byte count, 0 at EOF or
-// -errno (-EAGAIN: nothing there; -ENOBUFS: every buffer is lent). On success
+// recv_pooled (and read_pooled, with read(2)) for the readiness backends:
+// recv into a buffer taken now and given back at once unless data came. Returns the byte count, 0
+// at EOF or -errno (-EAGAIN: nothing there; -ENOBUFS: every buffer is lent). On success
 // op.m_arg.lent carries the lease; `owner` takes the buffer back.
 int recv_into_pool(io_op& op, read_buffers& pool, buffer_pool& owner, bool big) noexcept;
 

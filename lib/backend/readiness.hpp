@@ -28,11 +28,14 @@
 //    read stops before it; nothing new will announce it. So once an event
 //    said hang-up or error, reads clear the bit only on EAGAIN. Datagram
 //    sockets and accept clear only on EAGAIN (a short datagram says nothing
-//    about the next one); connect always tries.
-//  - recv_pooled takes a pool buffer (buffer_pool.hpp) only for the recv
-//    itself, big or small as the socket's last read suggests, and gives it
-//    back at once if nothing came. If every buffer is lent, the reader waits
-//    in a FIFO and is scheduled again as buffers come back.
+//    about the next one); connect always tries. Non-socket fds (pipes, FIFOs,
+//    ttys: read, write, read_pooled) clear only on EAGAIN too: they are not
+//    stream sockets. wait_readable is a poll(2) of the fd with no timeout.
+//  - recv_pooled (read_pooled: the same with read(2)) takes a pool buffer
+//    (buffer_pool.hpp) only for the recv itself, big or small as the fd's
+//    last read suggests, and gives it back at once if nothing came. If every
+//    buffer is lent, the reader waits in a FIFO and is scheduled again as
+//    buffers come back.
 //  - cancel() and close() finish parked ops at once with -ECANCELED (a
 //    scheduled op keeps its place in the ready queue and is delivered from
 //    there, so it is resumed exactly once); forget() takes the op out of the
@@ -87,7 +90,7 @@ public:
             return true;
         }
         entry& e = slot_for(op.m_fd);
-        const bool writes = readiness::is_write_side(op.m_code);
+        const bool writes = is_write_side(op.m_code);
         io_op*& parked = writes ? e.writer : e.reader;
         if (parked != nullptr) {
             op.m_result = -EBUSY; // another op of the same direction is waiting
@@ -125,7 +128,8 @@ public:
         entry& e = m_fds[static_cast<std::size_t>(op.m_fd)];
         const int r = attempt(op, e);
         if (r == -EAGAIN) {
-            if (op.m_code == op_code::recv_pooled && e.was_starved) {
+            if ((op.m_code == op_code::recv_pooled || op.m_code == op_code::read_pooled) &&
+                e.was_starved) {
                 // It was woken for a buffer that someone else may use now.
                 e.was_starved = false;
                 wake_starved();
@@ -137,7 +141,7 @@ public:
             return false;
         }
         e.was_starved = false;
-        (readiness::is_write_side(op.m_code) ? e.writer : e.reader) = nullptr;
+        (is_write_side(op.m_code) ? e.writer : e.reader) = nullptr;
         op.m_result = r;
         op.m_state = 0;
         return true;
@@ -254,10 +258,11 @@ private:
         return 0;
     }
 
-    // recv_pooled's -ENOBUFS: every pool buffer is lent, the reader waits for
-    // one. From any other call ENOBUFS is the kernel's error and ends the op.
+    // recv_pooled's or read_pooled's -ENOBUFS: every pool buffer is lent, the
+    // reader waits for one. From any other call ENOBUFS is the kernel's error and ends the op.
     static bool pool_empty(const io_op& op, int r) noexcept {
-        return r == -ENOBUFS && op.m_code == op_code::recv_pooled;
+        return r == -ENOBUFS &&
+               (op.m_code == op_code::recv_pooled || op.m_code == op_code::read_pooled);
     }
 
     // One try of op's syscall; keeps e's readiness bits. A call interrupted
@@ -265,7 +270,7 @@ private:
     int attempt(io_op& op, entry& e) noexcept {
         std::size_t asked = 0; // for a recv or send: how much it could have moved
         int r = 0;
-        if (op.m_code == op_code::recv_pooled) {
+        if (op.m_code == op_code::recv_pooled || op.m_code == op_code::read_pooled) {
             do {
                 r = recv_into_pool(op, m_pool, *this, e.big);
             } while (r == -EINTR);
@@ -274,14 +279,15 @@ private:
                 e.big = static_cast<std::size_t>(r) >= small_buffer_size;
             }
         } else {
-            if (op.m_code == op_code::recv || op.m_code == op_code::send) {
+            if (op.m_code == op_code::recv || op.m_code == op_code::send ||
+                op.m_code == op_code::read || op.m_code == op_code::write) {
                 asked = op.m_arg.buf.size;
             }
             do {
                 r = readiness::perform(op);
             } while (r == -EINTR);
         }
-        const bool writes = readiness::is_write_side(op.m_code);
+        const bool writes = is_write_side(op.m_code);
         const bool transfer = asked > 0;
         // After a hang-up or an error was reported, a short read may leave the
         // EOF or the error behind with no event to come: only EAGAIN clears.

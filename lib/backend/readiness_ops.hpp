@@ -1,13 +1,14 @@
 // lib/backend/readiness_ops.hpp - the non-blocking syscalls behind the
 // readiness backends (epoll.cpp, kqueue.cpp): each tries an operation once and
 // returns its result or -errno; -EAGAIN means "park it and wait for the fd".
-// recv_pooled is not here: it needs the backend's buffer pool
-// (buffer_pool.hpp, recv_into_pool).
+// recv_pooled and read_pooled are not here: they need the backend's buffer
+// pool (buffer_pool.hpp, recv_into_pool).
 #pragma once
 
 #include "backend/backend.hpp"
 #include "sys/fd.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -76,10 +77,35 @@ inline int perform(io_op& op) noexcept {
         ssize_t n = ::sendmsg(op.m_fd, static_cast<const msghdr*>(op.m_arg.msg), send_flags);
         return n >= 0 ? static_cast<int>(n) : -errno;
     }
+    case op_code::read: {
+        const io_buffer& b = op.m_arg.buf;
+        ssize_t n = ::read(op.m_fd, b.data, std::min<std::size_t>(b.size, INT_MAX));
+        return n >= 0 ? static_cast<int>(n) : -errno;
+    }
+    case op_code::write: {
+        // A pipe whose reader is gone raises SIGPIPE here (write() has no
+        // MSG_NOSIGNAL): lib/net/pipe.cpp keeps it blocked on the loop's
+        // thread while pipe writers exist, and discards it.
+        const io_buffer& b = op.m_arg.buf;
+        ssize_t n = ::write(op.m_fd, b.data, std::min<std::size_t>(b.size, INT_MAX));
+        return n >= 0 ? static_cast<int>(n) : -errno;
+    }
+    case op_code::wait_readable: {
+        pollfd p{op.m_fd, POLLIN, 0};
+        const int n = ::poll(&p, 1, 0);
+        if (n < 0) {
+            return -errno;
+        }
+        if (n > 0 && (p.revents & POLLNVAL) != 0) {
+            return -EBADF;
+        }
+        return n > 0 ? 0 : -EAGAIN;
+    }
     case op_code::accept:
         return accept_socket(op);
     case op_code::recv_pooled:
-        return -EINVAL; // the backend's attempt() handles it
+    case op_code::read_pooled:
+        return -EINVAL; // the backend's attempt() handles them
     case op_code::connect: {
         if ((op.m_state & connect_in_progress) == 0) {
             const io_sockaddr& to = op.m_arg.peer;
@@ -103,10 +129,6 @@ inline int perform(io_op& op) noexcept {
     }
     }
     return -EINVAL;
-}
-
-inline bool is_write_side(op_code c) noexcept {
-    return c == op_code::send || c == op_code::sendmsg || c == op_code::connect;
 }
 
 // SOCK_STREAM (TCP, Unix stream): a short transfer means the queue was empty.

@@ -4,6 +4,8 @@
 // ring, multishot recv) in uring_buffers.cpp.
 #include "backend/uring_backend.hpp"
 
+#include <poll.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,8 +20,13 @@
 namespace coio::detail {
 
 namespace {
-bool is_write_side(op_code c) noexcept {
-    return c == op_code::send || c == op_code::sendmsg || c == op_code::connect;
+// Ops on non-socket fds, which may complete with -EAGAIN (uring_backend.hpp).
+bool is_rw(op_code c) noexcept {
+    return c == op_code::read || c == op_code::write || c == op_code::read_pooled;
+}
+// Ops that read into a buffer of the single-shot pool.
+bool uses_single(op_code c) noexcept {
+    return c == op_code::recv_pooled || c == op_code::read_pooled;
 }
 } // namespace
 
@@ -56,8 +63,8 @@ bool uring_backend::submit(io_op& op) {
                 return true;
             }
         }
-        if (op.m_code == op_code::recv_pooled) {
-            if (pooled_mode() == pool_mode::ring) {
+        if (uses_single(op.m_code)) {
+            if (op.m_code == op_code::recv_pooled && pooled_mode() == pool_mode::ring) {
                 return submit_pooled(op, e);
             }
             const std::int64_t id = m_single.take();
@@ -71,7 +78,7 @@ bool uring_backend::submit(io_op& op) {
     }
     io_uring_sqe* sqe = get_sqe();
     if (sqe == nullptr) {
-        if (op.m_code == op_code::recv_pooled) {
+        if (uses_single(op.m_code)) {
             m_single.give_back(op.m_arg.lent.id & ~single_bit);
         }
         throw std::runtime_error("io_uring: the submission queue is full and the kernel "
@@ -202,7 +209,12 @@ void uring_backend::enter_failed(int r) {
     throw std::runtime_error(sys::errno_message("io_uring_enter", -r));
 }
 
-void uring_backend::prep(io_uring_sqe* sqe, io_op& op) noexcept {
+void uring_backend::prep(io_uring_sqe* sqe, io_op& op) const noexcept {
+    if ((op.m_state & st_polling) != 0) {
+        io_uring_prep_poll_add(sqe, op.m_fd, is_write_side(op.m_code) ? POLLOUT : POLLIN);
+        return;
+    }
+    constexpr auto current_position = static_cast<__u64>(-1); // pipes have none
     switch (op.m_code) {
     case op_code::recv:
     case op_code::send: {
@@ -219,6 +231,23 @@ void uring_backend::prep(io_uring_sqe* sqe, io_op& op) noexcept {
     case op_code::recv_pooled: // the single-shot fallback: a pool buffer of its own
         io_uring_prep_recv(sqe, op.m_fd, op.m_arg.lent.data, small_buffer_size, 0);
         break;
+    case op_code::read:
+    case op_code::write: {
+        const io_buffer& b = op.m_arg.buf;
+        const auto len = static_cast<unsigned>(std::min<std::size_t>(b.size, INT_MAX));
+        if (op.m_code == op_code::read) {
+            io_uring_prep_read(sqe, op.m_fd, b.data, len, current_position);
+        } else {
+            io_uring_prep_write(sqe, op.m_fd, b.data, len, current_position);
+        }
+        break;
+    }
+    case op_code::read_pooled:
+        io_uring_prep_read(sqe, op.m_fd, op.m_arg.lent.data, small_buffer_size, current_position);
+        break;
+    case op_code::wait_readable:
+        io_uring_prep_poll_add(sqe, op.m_fd, POLLIN);
+        break;
     case op_code::recvmsg:
         io_uring_prep_recvmsg(sqe, op.m_fd, static_cast<msghdr*>(op.m_arg.msg), 0);
         break;
@@ -233,6 +262,11 @@ void uring_backend::prep(io_uring_sqe* sqe, io_op& op) noexcept {
         io_uring_prep_connect(sqe, op.m_fd, static_cast<const sockaddr*>(op.m_arg.peer.addr),
                               *op.m_arg.peer.len);
         break;
+    }
+    const bool nowait_pooled =
+        op.m_code == op_code::read_pooled && (op.m_state & st_plain_read) == 0;
+    if (nowait_pooled || (m_rw_nowait && is_rw(op.m_code))) {
+        sqe->rw_flags = RWF_NOWAIT;
     }
 }
 
@@ -391,12 +425,18 @@ void uring_backend::handle(std::uint64_t data, int res, unsigned flags, mode how
     }
     io_op& op = *p;
     --m_in_flight;
-    if (op.m_code == op_code::recv_pooled) { // the single-shot fallback
+    if (uses_single(op.m_code) && (op.m_state & st_polling) == 0) {
         if (res > 0) {
             op.m_arg.lent.pool = this;
         } else {
             m_single.give_back(op.m_arg.lent.id & ~single_bit);
         }
+    }
+    if (op.m_code == op_code::wait_readable && res > 0) {
+        res = 0; // POLL_ADD's revents
+    }
+    if (is_rw(op.m_code) && how != mode::drop && retry(op, res)) {
+        return; // submitted again: a poll, or the read/write after it
     }
     if ((op.m_state & st_detached) != 0) {
         discard(op, res); // close() promised -ECANCELED, even if the op won
@@ -414,6 +454,64 @@ void uring_backend::handle(std::uint64_t data, int res, unsigned flags, mode how
     }
     op.m_result = res;
     finish(op, how);
+}
+
+// A read, write or read_pooled CQE (uring_backend.hpp): -EAGAIN turns the op
+// into a poll, a poll that fired into the op again. True if the op was
+// submitted again; false if `res` (possibly changed) is its outcome. A
+// cancelled, closed or forgotten op is never submitted again: it ends
+// -ECANCELED, having moved nothing.
+bool uring_backend::retry(io_op& op, int& res) noexcept {
+    const bool polled = (op.m_state & st_polling) != 0;
+    if (!polled && res == -EOPNOTSUPP && op.m_code == op_code::read_pooled &&
+        (op.m_state & st_plain_read) == 0) {
+        op.m_state |= st_plain_read; // no RWF_NOWAIT here: poll first, then read
+        res = -EAGAIN;
+    }
+    if (!polled && res != -EAGAIN) {
+        return false;
+    }
+    if ((op.m_state & (st_cancel_sent | st_detached | st_forgotten)) != 0) {
+        if (polled || res == -EAGAIN) {
+            res = -ECANCELED;
+        }
+        op.m_state &= static_cast<std::uint8_t>(~st_polling);
+        return false;
+    }
+    if (polled && res < 0) {
+        op.m_state &= static_cast<std::uint8_t>(~st_polling);
+        return false; // the poll itself failed
+    }
+    op.m_state ^= st_polling; // read/write -> poll, poll -> read/write
+    if (!resubmit(op)) {
+        op.m_state &= static_cast<std::uint8_t>(~st_polling);
+        res = -ENOBUFS;
+        return false;
+    }
+    return true;
+}
+
+// Queues op's SQE again (same user_data); it stays tracked on its fd.
+bool uring_backend::resubmit(io_op& op) noexcept {
+    if (op.m_code == op_code::read_pooled && (op.m_state & st_polling) == 0) {
+        const std::int64_t id = m_single.take();
+        if (id < 0) {
+            return false;
+        }
+        const auto bid = static_cast<std::uint32_t>(id);
+        op.m_arg.lent = io_lent{m_single.data(bid), nullptr, bid | single_bit};
+    }
+    io_uring_sqe* sqe = get_sqe();
+    if (sqe == nullptr) {
+        if (op.m_code == op_code::read_pooled && (op.m_state & st_polling) == 0) {
+            m_single.give_back(op.m_arg.lent.id & ~single_bit);
+        }
+        return false;
+    }
+    prep(sqe, op);
+    io_uring_sqe_set_data64(sqe, op_data(op));
+    ++m_in_flight;
+    return true;
 }
 
 // Hands a finished op to the sink now, or to the next wait() (defer).
@@ -455,7 +553,7 @@ void uring_backend::discard(io_op& op, int res) noexcept {
     if (op.m_code == op_code::accept && res >= 0) {
         ::close(res);
     }
-    if (op.m_code == op_code::recv_pooled && res > 0) {
+    if (uses_single(op.m_code) && res > 0) {
         release_buffer(op.m_arg.lent.id);
     }
 }

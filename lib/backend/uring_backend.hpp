@@ -25,6 +25,21 @@
 //    a lock) and Linux 5.18; over a multishot poll, which fires per wakeup and
 //    would need an extra read() to reset the counter.
 //  - recv_pooled: see uring_buffers.cpp. Not done: multishot accept.
+//  - read, write, read_pooled (pipes, FIFOs, ttys; the fd is O_NONBLOCK, as
+//    the readiness backends need it): IORING_OP_READ / IORING_OP_WRITE at
+//    offset -1. Recent kernels wait for such an fd themselves (an internal
+//    poll), but older ones (and RWF_NOWAIT) complete the SQE with -EAGAIN
+//    when the fd has O_NONBLOCK: then the op becomes an IORING_OP_POLL_ADD
+//    with the same user_data (st_polling) and the read or write is submitted
+//    again when it fires - never returned to the caller. read_pooled reads
+//    into a buffer of the single-shot pool (m_single), taken for the read
+//    itself and given back if it brought nothing; its READ always carries
+//    RWF_NOWAIT, so that the kernel never waits with the buffer (a waiting
+//    pipe holds none): it takes the -EAGAIN path on every kernel. An fd that
+//    refuses RWF_NOWAIT (-EOPNOTSUPP: a tty) is polled first and then read
+//    without it (st_plain_read). COIO_URING_RW_NOWAIT=1 (a test knob) sets
+//    RWF_NOWAIT on read and write SQEs too. wait_readable is a POLL_ADD of
+//    POLLIN.
 #pragma once
 
 #include "backend/backend.hpp"
@@ -89,6 +104,8 @@ inline constexpr std::uint8_t st_detached = 4;    // close() dropped its fd: it 
 inline constexpr std::uint8_t st_forgotten = 8;   // forget(): reap its CQE, deliver nothing
 inline constexpr std::uint8_t st_deferred = 16; // reaped outside wait(): delivered by the next one
 inline constexpr std::uint8_t st_parked = 32;   // recv_pooled waiting for a multishot's data
+inline constexpr std::uint8_t st_polling = 64;  // read/write got -EAGAIN: a POLL_ADD waits
+inline constexpr std::uint8_t st_plain_read = 128; // read_pooled on an fd without RWF_NOWAIT
 
 // uring_setup.cpp
 std::uint64_t this_thread_serial() noexcept;
@@ -210,7 +227,7 @@ private:
         return r == -ETIME || r == -EINTR || r == -EAGAIN || r == -EBUSY;
     }
     [[noreturn]] static void enter_failed(int r);
-    static void prep(io_uring_sqe* sqe, io_op& op) noexcept;
+    void prep(io_uring_sqe* sqe, io_op& op) const noexcept;
     io_uring_sqe* get_sqe() noexcept;
     int flush(bool settle = false) noexcept;
     void send_cancel(io_op& op) noexcept;
@@ -223,6 +240,8 @@ private:
     bool deliver_deferred() noexcept;
     void discard(io_op& op, int res) noexcept;
     void untrack(io_op& op) noexcept;
+    bool retry(io_op& op, int& res) noexcept;
+    bool resubmit(io_op& op) noexcept;
     [[nodiscard]] static bool active(const entry& e) noexcept {
         return e.reader != nullptr || e.writer != nullptr || e.armed || e.starved ||
                e.head != no_buf || e.end != no_end;
@@ -298,6 +317,7 @@ private:
     std::uint32_t m_peak_small = 0; // most small buffers out at once since the last trim
     std::uint32_t m_peak_big = 0;   // ... big ones
     bool m_big_failed = false;      // the big ring cannot be set up: stay small
+    bool m_rw_nowait = false;       // COIO_URING_RW_NOWAIT: RWF_NOWAIT on read/write SQEs
 };
 
 } // namespace coio::detail

@@ -167,6 +167,9 @@ uring_backend::uring_backend(completion_sink& sink)
         io_uring_queue_exit(&m_ring);
         throw std::runtime_error(sys::errno_message("eventfd", e));
     }
+    if (const char* knob = std::getenv("COIO_URING_RW_NOWAIT"); knob != nullptr) {
+        m_rw_nowait = std::string_view(knob) == "1"; // the -EAGAIN path of pipe reads and writes
+    }
     if (std::getenv("COIO_URING_DEBUG") != nullptr) { // the flags in effect, for diagnosis
         std::fprintf(stderr, "coio: io_uring setup flags 0x%x, sq %u, cq %u, features 0x%x\n",
                      m_flags, m_ring.sq.ring_entries, m_cq_entries, m_ring.features);

@@ -2,6 +2,7 @@
 // and open_datagram_endpoint.
 #include "net/socket_ops.hpp"
 #include "sys/fd.hpp"
+#include "sys/socket.hpp"
 
 #include <coio/event_loop.hpp>
 #include <coio/net/datagram.hpp>
@@ -76,8 +77,8 @@ void datagram_socket::bind(const address& a) {
 }
 
 void datagram_socket::connect(const address& to) {
-    if (::connect(m_fd, static_cast<const sockaddr*>(to.data()), to.size()) != 0) {
-        detail::throw_net_error(errno, "connect to", to.to_string());
+    if (int r = sys::connect(m_fd, to.data(), to.size()); r < 0) {
+        detail::throw_net_error(-r, "connect to", to.to_string());
     }
 }
 

@@ -9,6 +9,7 @@
 
 #include <coio/detail/cancel_listener.hpp>
 #include <coio/detail/io_awaiter.hpp>
+#include <coio/detail/root.hpp>
 #include <coio/detail/timer.hpp>
 
 #include <sys/socket.h> // sockaddr_storage: the accept's address area
@@ -258,8 +259,10 @@ void report_failure(listener_state& st, const address& peer, std::exception_ptr 
 // a handler's exception is reported here instead, naming the peer (TCP) or
 // the listening path (Unix). `epoch` is the server's close_clients epoch
 // when the connection was accepted.
-task<> serve_connection(std::shared_ptr<listener_state> st, socket s, address peer,
-                        std::uint32_t epoch) {
+// The connection task is its own root (loop_core::spawn): one frame per
+// connection besides the handler's, not a root around a task.
+root_coroutine<void> serve_connection(std::shared_ptr<listener_state> st, socket s, address peer,
+                                      std::uint32_t epoch) {
     connection_node node;
     struct ended {
         listener_state& st;
@@ -328,7 +331,8 @@ task<> accept_loop(std::shared_ptr<listener_state> st, std::size_t index) {
             if (st->m_nodelay) {
                 (void)sys::set_option(r.sock.native_handle(), sys::sockopt::nodelay, 1);
             }
-            st->m_loop->create_task(serve_connection(st, std::move(r.sock), r.peer, epoch));
+            core_of(*st->m_loop)
+                .spawn(serve_connection(st, std::move(r.sock), r.peer, epoch).m_h.promise());
             continue;
         }
         if (st->m_closed || r.status == io_status::cancelled) {

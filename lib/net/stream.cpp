@@ -33,7 +33,7 @@ public:
     explicit read_guard(stream_state& s) : m_s(s) {
         if (s.reading) {
             throw std::logic_error("coio::stream_reader: another task is already reading from " +
-                                   s.peer.to_string());
+                                   s.where());
         }
         s.check_readable();
         s.reading = true;
@@ -56,8 +56,8 @@ private:
 };
 
 // One chunk into the buffer: expands to the socket's own awaiter, so filling
-// allocates no frame. What is left of the current lease is copied into rbuf
-// and the lease given back *before* the wait: a reader never holds a lent
+// allocates no frame (a pipe's reads the same way with read_pooled). What is left of the current
+// lease is copied into rbuf and the lease given back *before* the wait: a reader never holds a lent
 // buffer while it waits for more data, so peers that send a partial line and
 // stop cannot drain the loop's pool (64 such clients froze every connection
 // of a default io_uring server, 4,096 on epoll).
@@ -65,7 +65,8 @@ private:
     do {                                                                                           \
         (st)->spill();                                                                             \
         (st)->before_read_wait();                                                                  \
-        chunk_result r_ = co_await (st)->sock.read_chunk();                                        \
+        chunk_result r_ =                                                                          \
+            co_await socket::chunk_awaiter((st)->sock.native_handle(), (st)->read_op());           \
         (st)->on_chunk(r_);                                                                        \
     } while (false)
 
@@ -188,7 +189,8 @@ task<> flush(std::shared_ptr<stream_state> st) {
         }
         std::string_view v = st->sending.view();
         st->before_write_wait();
-        io_result r = co_await st->sock.write_some(v);
+        io_result r = co_await socket::send_awaiter(st->sock.native_handle(), v.data(), v.size(), 0,
+                                                    st->write_op());
         if (!r) {
             if (!st->write_error) { // a timeout or abort that closed the socket said why
                 st->write_error = r.error ? r.error : std::make_error_code(std::errc::broken_pipe);
@@ -260,13 +262,15 @@ void stream_writer::write(std::string_view data) {
                            : st.closing                            ? "close()"
                                                                    : "write_eof()";
         throw std::logic_error("coio::stream_writer: write after " + std::string(what) + " to " +
-                               st.peer.to_string());
+                               st.where());
     }
     if (st.write_error || st.closed || data.empty()) {
         return; // the failure is reported by drain()
     }
     if (st.unsent() == 0 && !st.flushing) {
-        long n = sys::try_send(st.sock.native_handle(), data.data(), data.size());
+        const int fd = st.sock.native_handle();
+        long n = st.is_pipe() ? sys::try_write(fd, data.data(), data.size())
+                              : sys::try_send(fd, data.data(), data.size());
         if (n > 0) {
             st.on_write_progress();
         }

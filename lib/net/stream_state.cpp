@@ -2,6 +2,7 @@
 // buffers, closing, timeouts, and what a server's close_clients /
 // abort_clients do to it (stream_state.hpp).
 #include "net/stream_state.hpp"
+#include "net/sigpipe.hpp"
 
 #include <coio/net/error.hpp>
 
@@ -38,11 +39,14 @@ stream_timing::stream_timing(void* state)
     read_since = write_since = active_since = clock::now();
 }
 
-stream_state::stream_state(socket s, const stream_options& o) : sock(std::move(s)), opts(o) {
-    try {
-        peer = sock.peer_address();
-    } catch (const net_error&) {
-        // Not connected (any more): messages say "(no address)".
+stream_state::stream_state(socket s, const stream_options& o, int pipe)
+    : sock(std::move(s)), pipe_fd(pipe), opts(o) {
+    if (!is_pipe()) {
+        try {
+            peer = sock.peer_address();
+        } catch (const net_error&) {
+            // Not connected (any more): messages say "(no address)".
+        }
     }
     if (any_timeout(opts)) {
         set_timeouts({opts.read_timeout, opts.write_timeout, opts.idle_timeout});
@@ -53,6 +57,14 @@ stream_state::~stream_state() {
     if (node != nullptr) {
         node->m_stream = nullptr;
     }
+    if (sigpipe_held) {
+        sock.close(); // no write of ours can raise SIGPIPE after this
+        release_sigpipe();
+    }
+}
+
+std::string stream_state::where() const {
+    return is_pipe() ? "pipe (fd " + std::to_string(pipe_fd) + ")" : peer.to_string();
 }
 
 void stream_state::consume(std::size_t n) noexcept {
@@ -118,7 +130,7 @@ void stream_state::on_chunk(chunk_result& r) {
         eof = true; // cancelled: the connection was closed locally
         return;
     }
-    throw net_error(r.error, "read from " + peer.to_string());
+    throw net_error(r.error, "read from " + where());
 }
 
 void stream_state::on_write_progress() noexcept {
@@ -147,7 +159,11 @@ void stream_state::mark_closed() noexcept {
 void stream_state::finish_writes() noexcept {
     if (eof_requested && !eof_sent && !closed) {
         eof_sent = true;
-        (void)sock.shutdown(shutdown_how::write);
+        if (is_pipe()) {
+            closing = true; // a pipe's only way to send EOF: close it
+        } else {
+            (void)sock.shutdown(shutdown_how::write);
+        }
     }
     if (closing && !closed) {
         sock.close();
@@ -176,7 +192,7 @@ void stream_state::end_now(stream_end how, bool reset, std::error_code why) noex
 std::string stream_state::describe(std::string_view op) const {
     std::string out(op);
     out += ' ';
-    out += peer.to_string();
+    out += where();
     if (timing && is_timeout(ended)) {
         const std::string ms = std::to_string(timing->fired.count()) + " ms";
         out += ended == stream_end::read_timeout ? ": no data for " + ms + " (read_timeout)"
@@ -256,7 +272,11 @@ void stream_state::on_deadline() noexcept {
             // backend; on_chunk turns it into the timeout error.
             tm.fired = opts.read_timeout;
             ended = stream_end::read_timeout;
-            (void)sock.shutdown(shutdown_how::read);
+            if (is_pipe()) {
+                sock.close(); // no SHUT_RD for a pipe: the read ends cancelled
+            } else {
+                (void)sock.shutdown(shutdown_how::read);
+            }
         } else {
             next = std::min(next, due);
         }

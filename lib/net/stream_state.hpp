@@ -45,12 +45,18 @@ struct stream_timing {
 };
 
 struct stream_state {
-    stream_state(socket s, const stream_options& o);
+    // `pipe_fd` >= 0: s is a pipe, FIFO or tty, not a socket (lib/net/pipe.cpp).
+    stream_state(socket s, const stream_options& o, int pipe_fd = -1);
     stream_state(const stream_state&) = delete;
     stream_state& operator=(const stream_state&) = delete;
     ~stream_state();
 
-    socket sock;
+    socket sock; // owns the fd, whatever it is: only its close/abort/shutdown are used for pipes
+    // A pipe (connect_read_pipe / connect_write_pipe): its fd number, kept for
+    // messages ("pipe (fd 7)") after the fd is closed; -1 for a socket. A pipe
+    // reads with read(2) (read_pooled) and writes with write(2), and is
+    // half-closed by closing it.
+    int pipe_fd = -1;
     stream_options opts;
     address peer;
 
@@ -81,11 +87,23 @@ struct stream_state {
     bool eof_sent = false;
     bool closing = false;
     bool closed = false;
+    bool sigpipe_held = false; // a pipe writer: hold_sigpipe() until destroyed (sigpipe.hpp)
     wait_queue drain_q;
     wait_queue closed_q;
 
     connection_node* node = nullptr; // the server's entry for this connection, if any
     std::unique_ptr<stream_timing> timing;
+
+    [[nodiscard]] bool is_pipe() const noexcept { return pipe_fd >= 0; }
+    // The ops that move data on this connection's fd.
+    [[nodiscard]] op_code read_op() const noexcept {
+        return is_pipe() ? op_code::read_pooled : op_code::recv_pooled;
+    }
+    [[nodiscard]] op_code write_op() const noexcept {
+        return is_pipe() ? op_code::write : op_code::send;
+    }
+    // For messages: the peer's address, or "pipe (fd N)".
+    [[nodiscard]] std::string where() const;
 
     [[nodiscard]] std::string_view view() const noexcept {
         return rbuf.empty() ? lease.view() : rbuf.view();

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -49,6 +50,68 @@ std::string errno_message(std::string_view op, int e) {
 long try_send(int fd, const void* data, std::size_t len) noexcept {
     ssize_t n = ::send(fd, data, len, COIO_MSG_NOSIGNAL | MSG_DONTWAIT);
     return n >= 0 ? static_cast<long>(n) : -static_cast<long>(errno);
+}
+
+long try_write(int fd, const void* data, std::size_t len) noexcept {
+    ssize_t n = ::write(fd, data, len);
+    return n >= 0 ? static_cast<long>(n) : -static_cast<long>(errno);
+}
+
+fd_kind_result kind_of(int fd) noexcept {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        return {fd_kind::other, -errno};
+    }
+    if (S_ISFIFO(st.st_mode)) {
+        return {fd_kind::fifo, 0};
+    }
+    if (S_ISCHR(st.st_mode)) {
+        return {fd_kind::character_device, 0};
+    }
+    if (S_ISSOCK(st.st_mode)) {
+        return {fd_kind::socket, 0};
+    }
+    return {fd_kind::other, 0};
+}
+
+int set_nonblocking(int fd) noexcept {
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0) {
+        return -errno;
+    }
+    if ((fl & O_NONBLOCK) == 0 && ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+        return -errno;
+    }
+    return 0;
+}
+
+int open_pipe(int (&fds)[2]) noexcept {
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) ||   \
+    defined(__DragonFly__)
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+        return -errno;
+    }
+#else
+    // macOS: no pipe2. A spawn on another thread between pipe() and fcntl()
+    // may inherit the ends, as with sockets there (open_socket below).
+    if (::pipe(fds) != 0) {
+        return -errno;
+    }
+    for (int fd : fds) {
+        if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+            const int e = errno;
+            ::close(fds[0]);
+            ::close(fds[1]);
+            return -e;
+        }
+    }
+#endif
+    return 0;
+}
+
+int dup_cloexec(int fd, int min) noexcept {
+    const int r = ::fcntl(fd, F_DUPFD_CLOEXEC, min);
+    return r >= 0 ? r : -errno;
 }
 
 int prepare_socket(int fd) noexcept {

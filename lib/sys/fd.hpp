@@ -59,5 +59,26 @@ int prepare_socket(int fd) noexcept;
 // One non-blocking send(MSG_NOSIGNAL) outside any backend, for a stream
 // writer whose buffer is empty. Returns bytes sent or -errno (-EAGAIN: none).
 long try_send(int fd, const void* data, std::size_t len) noexcept;
+// The same with write(2), for a pipe writer (the fd is O_NONBLOCK). A pipe
+// whose reader is gone raises SIGPIPE: lib/net/sigpipe.hpp has the policy.
+long try_write(int fd, const void* data, std::size_t len) noexcept;
+
+// What an fd refers to (fstat): the kinds a pipe stream accepts, or other.
+enum class fd_kind : unsigned char { fifo, character_device, socket, other };
+// The kind, or -errno (EBADF) as the second member.
+struct fd_kind_result {
+    fd_kind kind = fd_kind::other;
+    int error = 0;
+};
+fd_kind_result kind_of(int fd) noexcept;
+// Turns O_NONBLOCK on (it belongs to the open file description, which a
+// duplicate or a terminal shares). 0 or -errno.
+int set_nonblocking(int fd) noexcept;
+// pipe(2) with FD_CLOEXEC on both ends (pipe2 where it exists): fds[0]
+// reads, fds[1] writes. Neither end is non-blocking. 0 or -errno.
+int open_pipe(int (&fds)[2]) noexcept;
+// fcntl(F_DUPFD_CLOEXEC): a close-on-exec duplicate numbered at least `min`,
+// or -errno.
+int dup_cloexec(int fd, int min) noexcept;
 
 } // namespace coio::sys

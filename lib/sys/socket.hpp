@@ -47,7 +47,8 @@ int set_keepalive(int fd, int idle_seconds, int interval_seconds, int count) noe
 // addr points to a sockaddr of len bytes.
 int bind(int fd, const void* addr, std::uint32_t len) noexcept;
 int listen(int fd, int backlog) noexcept;
-// A plain connect(2) (lib/net's Unix connect; TCP connects go through the backends).
+// A plain connect(2) (Unix streams and datagram sockets; TCP connects go
+// through the backends).
 int connect(int fd, const void* addr, std::uint32_t len) noexcept;
 // getsockname / getpeername into addr (room for len bytes); len becomes the
 // address's full length, which may exceed the room (the kernel truncates).

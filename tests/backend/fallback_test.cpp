@@ -1,13 +1,16 @@
-// tests/backend/fallback_test.cpp - io_uring forbidden by a seccomp filter (as
-// in Docker's and many CI sandboxes' default profiles) must make the default
-// loop fall back to epoll, and an explicit COIO_BACKEND=io_uring must fail
-// with an error that says why.
+// tests/backend/fallback_test.cpp - syscalls a sandbox or an old kernel
+// refuses, simulated with a seccomp filter:
+// - io_uring forbidden (as in Docker's and many CI sandboxes' default
+//   profiles) must make the default loop fall back to epoll, and an explicit
+//   COIO_BACKEND=io_uring must fail with an error that says why;
+// - epoll_pwait2 missing (ENOSYS: Linux before 5.11, valgrind 3.19) must make
+//   the epoll backend wait with epoll_wait instead.
 //
-// The parent forks; the child installs the filter (io_uring_setup fails with
-// EPERM) and re-executes this binary to run the hidden "[.seccomp_child]" test
-// case. The re-exec matters: this process has already probed io_uring (the
-// test main does, for COIO_BACKEND), and the probe's answer is cached for the
-// life of the process. The child reports through its exit status.
+// The parent forks; the child installs the filter and re-executes this binary
+// to run a hidden "[.seccomp_child]" test case. The re-exec matters: this
+// process has already probed io_uring (the test main does, for COIO_BACKEND),
+// and the probe's answer is cached for the life of the process. The child
+// reports through its exit status.
 #include "support/support.hpp"
 
 #include <coio/coio.hpp>
@@ -22,6 +25,8 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <span>
 #include <stdexcept>
@@ -65,31 +70,38 @@ coio::task<std::string> echo_round_trip() {
     co_return got;
 }
 
-// Installs the filter: io_uring_setup(2) fails with EPERM, everything else is
-// allowed. libseccomp sets no_new_privs, so the filter survives the execv.
-bool forbid_io_uring() {
+// Installs a filter under which syscall `nr` fails with `err`, everything
+// else is allowed. libseccomp sets no_new_privs, so the filter survives the
+// execv.
+bool refuse_syscall(int nr, int err) {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (ctx == nullptr) {
         return false;
     }
-    bool ok = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_setup), 0) == 0 &&
+    bool ok = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(static_cast<std::uint32_t>(err)), nr, 0) == 0 &&
               seccomp_load(ctx) == 0;
     seccomp_release(ctx);
     return ok;
 }
 
-TEST_CASE("with io_uring_setup forbidden by seccomp, the default loop falls back to epoll",
-          "[backend]") {
+// Forks a child that refuses syscall `nr` with `err` and re-executes this
+// binary to run the hidden test case tagged `child_tag`, with COIO_BACKEND
+// set to `backend` (unset if null); checks that the child passed.
+void run_child(int nr, int err, const char* child_tag, const char* backend) {
     const pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
-        if (!forbid_io_uring()) {
+        if (!refuse_syscall(nr, err)) {
             ::_exit(100);
         }
-        ::unsetenv("COIO_BACKEND");
+        if (backend != nullptr) {
+            ::setenv("COIO_BACKEND", backend, 1);
+        } else {
+            ::unsetenv("COIO_BACKEND");
+        }
         ::setenv(child_marker, "1", 1);
         // -w NoTests: a child that ran no test (a renamed tag) must not pass.
-        ::execl("/proc/self/exe", "fallback_test", "[.seccomp_child]", "-w", "NoTests",
+        ::execl("/proc/self/exe", "fallback_test", child_tag, "-w", "NoTests",
                 static_cast<char*>(nullptr));
         ::_exit(101);
     }
@@ -100,6 +112,11 @@ TEST_CASE("with io_uring_setup forbidden by seccomp, the default loop falls back
                               << " (100: no seccomp filter, 101: exec failed, else: failed "
                                  "assertions; see the child's output above)");
     CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("with io_uring_setup forbidden by seccomp, the default loop falls back to epoll",
+          "[backend]") {
+    run_child(__NR_io_uring_setup, EPERM, "[.seccomp_child]", nullptr);
 }
 
 TEST_CASE("seccomp child: io_uring is refused, epoll serves", "[.seccomp_child]") {
@@ -139,6 +156,36 @@ TEST_CASE("seccomp child: io_uring is refused, epoll serves", "[.seccomp_child]"
                what.find("not built") != std::string::npos));
     }
     ::unsetenv("COIO_BACKEND");
+}
+
+// Regression (epoll): every timed wait threw "epoll_wait: Function not
+// implemented" where epoll_pwait2 is missing (Linux before 5.11, and valgrind
+// 3.19, which made the valgrind pass fail on epoll).
+TEST_CASE("with epoll_pwait2 missing, the epoll loop still waits for timers and sockets",
+          "[backend]") {
+    run_child(__NR_epoll_pwait2, ENOSYS, "[.pwait2_child]", "epoll");
+}
+
+coio::task<std::chrono::nanoseconds> timed_sleeps() {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 5; ++i) {
+        co_await coio::sleep(std::chrono::microseconds(300)); // rounded up to 1 ms
+    }
+    co_return std::chrono::steady_clock::now() - start;
+}
+
+TEST_CASE("seccomp child: epoll_pwait2 is refused, epoll_wait waits", "[.pwait2_child]") {
+    REQUIRE(std::getenv(child_marker) != nullptr); // run by the test above only
+    errno = 0;
+    CHECK(::syscall(__NR_epoll_pwait2, -1, nullptr, 0, nullptr, nullptr, 0) == -1);
+    CHECK(errno == ENOSYS);
+
+    coio::event_loop loop;
+    REQUIRE(loop.backend_name() == "epoll");
+    const std::chrono::nanoseconds slept = loop.run_until_complete(timed_sleeps());
+    CHECK(slept >= std::chrono::microseconds(1500));
+    CHECK(loop.run_until_complete(echo_round_trip()) == "hello over epoll");
+    coio::test::require_clean(loop);
 }
 
 } // namespace

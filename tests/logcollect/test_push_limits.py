@@ -124,10 +124,17 @@ async def flood(t):
     check(peak - base <= bound, f"VmRSS grew by {peak - base} KiB (bound {bound} KiB)")
     for w in conns:
         w.close()
+    if asan:
+        # ASan's allocator keeps freed chunks in quarantine and its shadow
+        # pages mapped, and the collector's malloc_trim does not reach it:
+        # whether memory goes back is checked in the unsanitized builds.
+        print("memory return not checked under AddressSanitizer")
+        check(await c.stop() == 0, f"collector failed:\n{c.err()}")
+        return
     # Up to 4 MiB stay in the output buffer, up to 4 MiB free in malloc (the
     # trim slack).
-    back = base + (8 << 10) * (3 if asan else 1)
-    # The housekeeping task trims once a second (ASan's allocator: every 5 s).
+    back = base + (8 << 10)
+    # The housekeeping task trims once a second.
     try:
         await wait_until(lambda: vm_rss_kib(c.pid) <= back, 20, "memory to come back")
     finally:

@@ -6,6 +6,12 @@
 
 #include <climits>
 #include <cstdlib>
+#include <string_view>
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define COIO_TEST_HAVE_VALGRIND_H 1
+#endif
 
 namespace coio::test {
 
@@ -74,6 +80,18 @@ std::string open_fd_list() {
         out += std::to_string(fd) + " -> " + target + "\n";
     });
     return out;
+}
+
+bool under_valgrind() {
+    const char* env = std::getenv("COIO_TEST_VALGRIND");
+    if (env != nullptr && *env != '\0' && std::string_view(env) != "0") {
+        return true;
+    }
+#if defined(COIO_TEST_HAVE_VALGRIND_H)
+    return RUNNING_ON_VALGRIND != 0;
+#else
+    return false;
+#endif
 }
 
 } // namespace coio::test

@@ -7,9 +7,9 @@
 // and stores instead of a malloc/free pair (measured by bench/task_await and
 // bench/create_task). Larger frames go straight to ::operator new.
 //
-// Bounds: each class keeps at most frame_cache_depth free frames; the rest go
-// back to the heap, so the cache holds at most ~1.1 MiB per thread after a
-// burst, and all of it is freed when the thread exits. A frame freed on
+// Bounds: each class keeps at most frame_cache_depth(class) free frames (256,
+// at most 32 KiB); the rest go back to the heap, and all of it is freed when
+// the thread exits. A frame freed on
 // another thread than the one that allocated it simply joins that thread's
 // list. Under AddressSanitizer the cache is off, so a use after free of a
 // frame is still reported.
@@ -31,10 +31,18 @@
 
 namespace coio::detail {
 
-inline constexpr std::size_t frame_granule = 64;
-inline constexpr std::size_t frame_classes = 32; // frames up to 2 KiB are cached
+// 16 bytes, malloc's own granule: a frame costs what it needs (a coarser
+// granule wasted 32 bytes per frame on average, per connection twice).
+inline constexpr std::size_t frame_granule = 16;
+inline constexpr std::size_t frame_classes = 128; // frames up to 2 KiB are cached
 inline constexpr std::size_t frame_cache_limit = frame_granule * frame_classes;
-inline constexpr std::uint32_t frame_cache_depth = 256;
+// Free frames kept per class: 256, or fewer for large frames so that a class
+// keeps at most 32 KiB (the whole cache at most 4 MiB, and far less in
+// practice: a program uses a handful of frame sizes).
+inline constexpr std::uint32_t frame_cache_depth(std::size_t cls) noexcept {
+    const std::size_t by_bytes = (32 * 1024) / ((cls + 1) * frame_granule);
+    return static_cast<std::uint32_t>(by_bytes < 256 ? by_bytes : 256);
+}
 
 struct frame_cache {
     struct node {
@@ -77,7 +85,7 @@ inline void frame_free(void* p, std::size_t size) noexcept {
     const std::size_t cls = (size - 1) / frame_granule;
     if (cls < frame_classes) {
         frame_cache& c = t_frame_cache;
-        if (c.m_count[cls] < frame_cache_depth && c.m_armed) {
+        if (c.m_count[cls] < frame_cache_depth(cls) && c.m_armed) {
             auto* n = static_cast<frame_cache::node*>(p);
             n->m_next = c.m_head[cls];
             c.m_head[cls] = n;

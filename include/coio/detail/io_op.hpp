@@ -16,6 +16,12 @@
 //   connect            m_arg.peer   0 (the address to connect to)
 //   recv_pooled        m_arg.lent   bytes received into a buffer the backend
 //                                   chose and lends (see buffer_pool); 0 at EOF
+//   read, write        m_arg.buf    bytes moved; read: 0 at EOF. Any pollable
+//                                   fd (pipe, FIFO, tty), which must be
+//                                   non-blocking (O_NONBLOCK)
+//   read_pooled        m_arg.lent   as recv_pooled, for such an fd
+//   wait_readable      -            0 once the fd is readable (a pidfd: the
+//                                   process has exited); nothing is read
 #pragma once
 
 #include <coroutine>
@@ -34,7 +40,19 @@ enum class op_code : std::uint8_t {
     // Stream sockets only: the backend supplies the buffer (lib/backend/
     // buffer_pool.hpp has the rules), so a socket waiting for data holds none.
     recv_pooled,
+    // Non-socket fds (pipes, FIFOs, ttys): read(2) / write(2), never recv/send.
+    read,
+    write,
+    read_pooled,
+    wait_readable,
 };
+
+// The direction an op waits in: send, sendmsg, connect and write wait for
+// room (writable); everything else for data (readable).
+[[nodiscard]] constexpr bool is_write_side(op_code c) noexcept {
+    return c == op_code::send || c == op_code::sendmsg || c == op_code::connect ||
+           c == op_code::write;
+}
 
 // Takes back buffers lent by recv_pooled (implemented by the backends). Called
 // on the loop's thread only, before the loop is destroyed.
@@ -49,7 +67,7 @@ protected:
     ~buffer_pool() = default;
 };
 
-// A caller's buffer: recv fills it, send reads it.
+// A caller's buffer: recv and read fill it, send and write read it.
 struct io_buffer {
     void* data;
     std::size_t size;

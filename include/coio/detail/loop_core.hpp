@@ -24,7 +24,9 @@ namespace coio::detail {
 
 struct io_op;
 struct loop_impl;
+struct loop_resource;
 struct timer_node;
+class root_base;
 
 // FIFO of work for the loop: coroutine handles to resume, and I/O operations
 // whose fd became ready (readiness backends), whose syscall runs when their
@@ -115,6 +117,10 @@ public:
     void add_timer(timer_node& t);
     void remove_timer(timer_node& t) noexcept;
 
+    // Resources closed when run_until_complete ends (loop_resource.hpp).
+    void attach(loop_resource& r) noexcept;
+    void detach(loop_resource& r) noexcept;
+
     // Work outside the loop (a thread-pool job) that will come back through
     // call_soon_threadsafe: while any is outstanding, a loop with nothing else
     // to do waits instead of reporting that nothing can ever happen.
@@ -123,6 +129,12 @@ public:
 
     // The loop's exception handler (event_loop::call_exception_handler).
     void report(const exception_context& ctx) noexcept;
+
+    // Start a root coroutine (detail/root.hpp) as a task of this loop, with
+    // no task_handle: the loop owns its frame (create_task without a handle,
+    // for library code whose coroutine is itself the root - a server's
+    // connection task, say - so it costs one frame instead of two).
+    void spawn(root_base& r);
 
     ready_queue m_ready;
     std::uint32_t m_depth = 0;

@@ -18,6 +18,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <string>
 
 namespace coio {
@@ -52,11 +53,12 @@ public:
     // The name given to create_task, or "task-<id>". The default is formatted
     // on first use: creating a task does not pay for a string.
     [[nodiscard]] const std::string& name() {
-        if (m_name.empty()) {
-            m_name = "task-" + std::to_string(m_id);
+        if (!m_name) {
+            m_name = std::make_unique<std::string>("task-" + std::to_string(m_id));
         }
-        return m_name;
+        return *m_name;
     }
+    void set_name(std::string name) { m_name = std::make_unique<std::string>(std::move(name)); }
 
     cancel_slot m_own_slot;
     event_loop* m_owner = nullptr; // null once the loop is gone
@@ -65,7 +67,7 @@ public:
     std::coroutine_handle<> m_self;
     task_waiter* m_waiters = nullptr;
     std::exception_ptr m_exception;
-    std::string m_name; // empty until name() formats the default
+    std::unique_ptr<std::string> m_name; // null until named, or until name() formats the default
     std::uint64_t m_id = 0;
     std::uint32_t m_refs = 1;
     bool m_done = false;

@@ -205,8 +205,9 @@ struct chunk_result {
 
 class socket::chunk_awaiter : public detail::io_awaiter_base {
 public:
-    explicit chunk_awaiter(int fd) noexcept {
-        m_op.m_code = detail::op_code::recv_pooled;
+    // (detail) `code` read_pooled reads a pipe the same way (net/pipe.hpp).
+    explicit chunk_awaiter(int fd, detail::op_code code = detail::op_code::recv_pooled) noexcept {
+        m_op.m_code = code;
         m_op.m_fd = fd;
         m_op.m_arg.lent = detail::io_lent{nullptr, nullptr, 0};
     }
@@ -241,8 +242,10 @@ private:
 
 class socket::send_awaiter : public detail::io_awaiter_base {
 public:
-    send_awaiter(int fd, const void* buf, std::size_t len, std::uint8_t flags = 0) noexcept {
-        m_op.m_code = detail::op_code::send;
+    // (detail) `code` write writes to a pipe the same way (net/pipe.hpp).
+    send_awaiter(int fd, const void* buf, std::size_t len, std::uint8_t flags = 0,
+                 detail::op_code code = detail::op_code::send) noexcept {
+        m_op.m_code = code;
         m_op.m_flags = flags;
         m_op.m_fd = fd;
         m_op.m_arg.buf = detail::io_buffer{const_cast<void*>(buf), len}; // only read for send
