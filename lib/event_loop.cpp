@@ -217,7 +217,10 @@ bool event_loop::run_once(const detail::root_base* main) {
     if (work_ready) {
         timeout = std::chrono::nanoseconds{0};
     } else if (const detail::timer_node* t = im.m_timers.top()) {
-        timeout = std::max(std::chrono::nanoseconds{0}, t->m_deadline - clock::now());
+        // Compared before subtracting: deadline - now overflows for a
+        // deadline near time_point::min() (sleep_until, timeout_at).
+        const clock::time_point now = clock::now();
+        timeout = t->m_deadline <= now ? std::chrono::nanoseconds{0} : t->m_deadline - now;
     } else if (!im.can_progress()) {
         return false;
     }

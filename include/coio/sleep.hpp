@@ -8,6 +8,7 @@
 #include <coio/cancel.hpp>
 #include <coio/detail/await_printer.hpp>
 #include <coio/detail/cancel_listener.hpp>
+#include <coio/detail/deadline.hpp>
 #include <coio/detail/promise.hpp>
 #include <coio/detail/timer.hpp>
 #include <coio/event_loop.hpp>
@@ -116,11 +117,12 @@ sleep_until(std::chrono::steady_clock::time_point deadline) {
     return detail::sleep_awaiter(deadline);
 }
 
-// Suspend for at least `d` (asyncio.sleep).
+// Suspend for at least `d` (asyncio.sleep). A duration too long to add to
+// now() (hours::max(), duration::max()) sleeps until time_point::max(): never,
+// unless cancelled.
 template <class Rep, class Period>
 [[nodiscard]] detail::sleep_awaiter sleep(std::chrono::duration<Rep, Period> d) {
-    return detail::sleep_awaiter(std::chrono::steady_clock::now() +
-                                 std::chrono::ceil<std::chrono::steady_clock::duration>(d));
+    return detail::sleep_awaiter(detail::deadline_after(d));
 }
 
 // Let every other ready task run once, then continue (asyncio.sleep(0)).

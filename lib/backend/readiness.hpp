@@ -99,7 +99,7 @@ public:
         int r = -EAGAIN;
         if (op.m_code == op_code::connect || (writes ? e.writable : e.readable)) {
             r = attempt(op, e);
-            if (r != -EAGAIN && r != -ENOBUFS) {
+            if (r != -EAGAIN && !pool_empty(op, r)) {
                 op.m_result = r;
                 return true;
             }
@@ -113,7 +113,7 @@ public:
             return true;
         }
         parked = &op;
-        if (r == -ENOBUFS) {
+        if (pool_empty(op, r)) {
             starve(op.m_fd, e);
         }
         return false;
@@ -136,7 +136,7 @@ public:
             }
             return false; // the next event schedules it again
         }
-        if (r == -ENOBUFS) {
+        if (pool_empty(op, r)) {
             starve(op.m_fd, e);
             return false;
         }
@@ -258,12 +258,22 @@ private:
         return 0;
     }
 
-    // One try of op's syscall; keeps e's readiness bits.
+    // recv_pooled's or read_pooled's -ENOBUFS: every pool buffer is lent, the
+    // reader waits for one. From any other call ENOBUFS is the kernel's error and ends the op.
+    static bool pool_empty(const io_op& op, int r) noexcept {
+        return r == -ENOBUFS &&
+               (op.m_code == op_code::recv_pooled || op.m_code == op_code::read_pooled);
+    }
+
+    // One try of op's syscall; keeps e's readiness bits. A call interrupted
+    // by a signal is made again (a connect's EINTR is "in progress": perform).
     int attempt(io_op& op, entry& e) noexcept {
         std::size_t asked = 0; // for a recv or send: how much it could have moved
         int r = 0;
         if (op.m_code == op_code::recv_pooled || op.m_code == op_code::read_pooled) {
-            r = recv_into_pool(op, m_pool, *this, e.big);
+            do {
+                r = recv_into_pool(op, m_pool, *this, e.big);
+            } while (r == -EINTR);
             if (r > 0) {
                 asked = read_buffers::size_of(op.m_arg.lent.id);
                 e.big = static_cast<std::size_t>(r) >= small_buffer_size;
@@ -273,7 +283,9 @@ private:
                 op.m_code == op_code::read || op.m_code == op_code::write) {
                 asked = op.m_arg.buf.size;
             }
-            r = readiness::perform(op);
+            do {
+                r = readiness::perform(op);
+            } while (r == -EINTR);
         }
         const bool writes = is_write_side(op.m_code);
         const bool transfer = asked > 0;

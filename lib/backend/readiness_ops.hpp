@@ -112,7 +112,9 @@ inline int perform(io_op& op) noexcept {
             if (::connect(op.m_fd, static_cast<const sockaddr*>(to.addr), *to.len) == 0) {
                 return 0;
             }
-            if (errno != EINPROGRESS) {
+            // EINTR: interrupted, the connection goes on in the background
+            // (POSIX) - wait for writable as for EINPROGRESS.
+            if (errno != EINPROGRESS && errno != EINTR) {
                 return -errno;
             }
             op.m_state |= connect_in_progress;

@@ -15,6 +15,7 @@
 // and leaves the request pending (cancel_slot.hpp, rule 3).
 #pragma once
 
+#include <coio/detail/deadline.hpp>
 #include <coio/detail/gather_state.hpp>
 #include <coio/detail/timer.hpp>
 
@@ -38,19 +39,6 @@ struct deadline_state {
     timeout_core* m_active = nullptr;
     bool m_expired = false;
 };
-
-// now + d, saturating at time_point::max() ("never").
-template <class Rep, class Period>
-std::chrono::steady_clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) {
-    using clock = std::chrono::steady_clock;
-    const clock::time_point now = clock::now();
-    // Compared in floating point: converting hours::max() to nanoseconds overflows.
-    if (std::chrono::duration<double>(d) >=
-        std::chrono::duration<double>(clock::time_point::max() - now)) {
-        return clock::time_point::max();
-    }
-    return now + std::chrono::ceil<clock::duration>(d);
-}
 
 // The non-template half (lib/timeout.cpp): the timer, the deadline handle, the
 // decision. The derived template owns the child's result.

@@ -25,12 +25,14 @@
 #pragma once
 
 #include <coio/detail/io_awaiter.hpp>
+#include <coio/detail/promise.hpp>
 #include <coio/net/address.hpp>
 #include <coio/net/buffer_lease.hpp>
 #include <coio/net/error.hpp>
 #include <coio/task.hpp>
 
 #include <chrono>
+#include <coroutine>
 #include <cstddef>
 #include <span>
 #include <string_view>
@@ -118,7 +120,8 @@ public:
     // Connect to `to`. status refused / timed_out / error on failure.
     [[nodiscard]] connect_awaiter connect(const address& to) noexcept;
     // Read what is available, up to buf.size() bytes; waits if nothing is.
-    // bytes == 0 with io_status::eof when the peer has closed.
+    // bytes == 0 with io_status::eof when the peer has closed. An empty
+    // buffer completes at once: ok, 0 bytes.
     [[nodiscard]] recv_awaiter read_some(std::span<std::byte> buf) noexcept;
     [[nodiscard]] recv_awaiter read_some(std::span<char> buf) noexcept;
     // Read what is available into a buffer lent by the loop's pool; waits if
@@ -167,6 +170,20 @@ public:
         m_op.m_code = detail::op_code::recv;
         m_op.m_fd = fd;
         m_op.m_arg.buf = detail::io_buffer{buf, len};
+    }
+    // A read of 0 bytes is done at once (ok, 0 bytes) without a syscall: a
+    // recv of 0 on a socket with nothing queued says EAGAIN, so it would wait
+    // for data it cannot take. A pending cancel still throws.
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        if (m_op.m_arg.buf.size == 0) {
+            const detail::cancel_slot* slot = detail::slot_of(h);
+            if (slot == nullptr || !slot->requested()) {
+                m_op.m_result = 0;
+                return false;
+            }
+        }
+        return io_awaiter_base::await_suspend(h);
     }
     io_result await_resume() {
         int r = take_result();
