@@ -113,7 +113,7 @@ void stream_state::before_read_wait() {
 
 // Reads are not cut to `limit`: like asyncio, a small limit still takes what
 // has arrived in one go, so over-long lines are classified the same way. The
-// buffer stays below limit + separator + one chunk (4 KiB).
+// buffer stays below limit + separator + one chunk (at most 64 KiB).
 void stream_state::on_chunk(chunk_result& r) {
     read_waiting = false;
     if (r.ok()) {
