@@ -8,6 +8,7 @@
 #include <coio/event_loop.hpp>
 #include <coio/gather.hpp>
 #include <coio/interval.hpp>
+#include <coio/loops.hpp>
 #include <coio/net/address.hpp>
 #include <coio/net/connection.hpp>
 #include <coio/net/copy.hpp>
