@@ -9,6 +9,7 @@
 #include <coio/gather.hpp>
 #include <coio/interval.hpp>
 #include <coio/introspect.hpp>
+#include <coio/loops.hpp>
 #include <coio/net/address.hpp>
 #include <coio/net/connection.hpp>
 #include <coio/net/copy.hpp>

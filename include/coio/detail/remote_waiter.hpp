@@ -82,6 +82,13 @@ public:
         m_handle = h;
         return true;
     }
+    // Like prepare, for an awaiter that handles cancellation itself (it
+    // attaches its own hook to slot_of(h) and never calls listen()).
+    template <class P>
+    void bind(std::coroutine_handle<P> h) {
+        m_loop = &core_or_running(loop_of(h));
+        m_handle = h;
+    }
     // With `mx` held: park at the back of `list`.
     void park(std::mutex& mx, remote_waiter_list& list) noexcept;
     // After unlocking: listen for a cancel. `hook` (hook_for<phrase>) says
