@@ -15,8 +15,8 @@
 // it waits: lines are cut straight out of the loop's pooled buffer, and only a
 // tail that is not consumed yet (a partial line, or what a read left over) is
 // copied into the reader's own buffer, which is freed when it empties. Memory
-// stays bounded by `limit` (default 64 KiB) plus one chunk (a read buffer: 4 KiB, 64 KiB on a bulk transfer) whatever
-// the peer sends. At most one read may be in progress at a time
+// stays bounded by `limit` (default 64 KiB) plus one chunk (a read buffer: 4 KiB, 64 KiB on a bulk
+// transfer) whatever the peer sends. At most one read may be in progress at a time
 // (std::logic_error otherwise, as asyncio raises RuntimeError).
 //
 // Writer: write() never suspends; it sends at once what the kernel takes and
