@@ -13,6 +13,9 @@
 // ahead of the wake-up that ends phase 2, so it is run (and cancelled with
 // the rest) before that loop stops. The loops are destroyed after every
 // thread has finished phase 2.
+#include "sys/cpu.hpp"
+
+#include <coio/detail/await_printer.hpp>
 #include <coio/detail/remote_waiter.hpp>
 #include <coio/loops.hpp>
 
@@ -24,25 +27,14 @@
 #include <system_error>
 #include <thread>
 
-#include <sched.h>
-
 namespace coio {
 namespace detail {
 
 namespace {
 
-std::vector<int> allowed_cpus() {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    std::vector<int> cpus;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        for (int c = 0; c < CPU_SETSIZE; ++c) {
-            if (CPU_ISSET(c, &set)) {
-                cpus.push_back(c);
-            }
-        }
-    }
-    return cpus;
+// What dump_tasks prints for a loop's wait for the others (lib/introspect.cpp).
+void latch_phrase(const void* /*self*/, await_printer& out) {
+    out.text("run_loops: waiting for the other loops");
 }
 
 std::string describe(const std::exception_ptr& e) {
@@ -203,7 +195,7 @@ public:
                 }
                 m_waiter.park(m_group->m_mutex, m_latch->m_waiters);
             }
-            m_waiter.listen();
+            m_waiter.listen(remote_waiter::hook_for<&latch_phrase>());
             return true;
         }
         void await_resume() { m_waiter.finish(); }
@@ -265,15 +257,9 @@ task<> phase2(loop_group* g) {
 }
 
 void pin_to(std::size_t i) {
-    const std::vector<int> cpus = allowed_cpus();
-    if (cpus.empty()) {
-        return;
-    }
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpus[i % cpus.size()], &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) {
-        throw std::system_error(errno, std::generic_category(),
+    const std::vector<int> cpus = sys::allowed_cpus();
+    if (int r = sys::set_thread_cpus({cpus[i % cpus.size()]}); r < 0) {
+        throw std::system_error(-r, std::generic_category(),
                                 "coio::run_loops: sched_setaffinity (pin loop " +
                                     std::to_string(i) + ")");
     }
@@ -317,21 +303,21 @@ void loop_thread(loop_group& g, std::size_t i, task<> main, bool pin) {
 // Restores the calling thread's CPU set (loop 0 runs on it) at the end.
 class affinity_guard {
 public:
-    explicit affinity_guard(bool active) : m_active(active) {
-        CPU_ZERO(&m_set);
-        m_active = active && sched_getaffinity(0, sizeof m_set, &m_set) == 0;
+    explicit affinity_guard(bool active) {
+        if (active) {
+            m_saved = sys::allowed_cpus();
+        }
     }
     affinity_guard(const affinity_guard&) = delete;
     affinity_guard& operator=(const affinity_guard&) = delete;
     ~affinity_guard() {
-        if (m_active) {
-            (void)sched_setaffinity(0, sizeof m_set, &m_set);
+        if (!m_saved.empty()) {
+            (void)sys::set_thread_cpus(m_saved);
         }
     }
 
 private:
-    bool m_active;
-    cpu_set_t m_set;
+    std::vector<int> m_saved;
 };
 
 } // namespace
@@ -367,7 +353,7 @@ void run_group(std::vector<task<>> mains, run_loops_options opts) {
 } // namespace detail
 
 std::size_t available_cores() {
-    const std::size_t n = detail::allowed_cpus().size();
+    const std::size_t n = sys::allowed_cpus().size();
     if (n > 0) {
         return n;
     }

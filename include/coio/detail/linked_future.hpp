@@ -47,7 +47,8 @@ public:
             return false;
         }
         if (m_slot != nullptr && !pending) {
-            m_slot->attach(&on_cancel, this);
+            // Described as a future wait in a dump (remote_waiter.hpp).
+            m_slot->attach(hook_of<&on_cancel, &remote_waiter::future_phrase>, this);
         }
         return true;
     }

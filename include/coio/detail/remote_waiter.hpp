@@ -8,7 +8,7 @@
 //     if (!w.prepare(h)) return false;        // a cancel is pending: throw
 //     lock; if the wait is over { unlock; return false; }
 //     w.park(owner_mutex, list); unlock;      // counts as outside work of the loop
-//     w.listen(); return true;
+//     w.listen(hook_for<&phrase>()); return true;
 //   completing (any thread), with the owner's mutex held:
 //     take the waiter out of the list (m_parked = false), store its outcome;
 //     then, after unlocking: wake_remote(w).
