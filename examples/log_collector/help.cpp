@@ -11,6 +11,7 @@ constexpr const char* help_text = R"(usage: coio-logcollect [options] HOST:PORT.
        coio-logcollect [options] --sources FILE
        coio-logcollect [options] --listen PORT
        coio-logcollect [options] --listen-tls PORT --tls-cert FILE --tls-key FILE
+       coio-logcollect [options] --tls-ca FILE [--tls-cert FILE --tls-key FILE] HOST:PORT...
 
 Collect newline-delimited log lines from TCP log sources into one output.
 Each HOST:PORT is a source the collector connects to ("pull"): it reads the
@@ -32,9 +33,15 @@ Sources:
                          HOST:PORT), alongside --listen or alone; the source
                          column is "push tls HOST:PORT". A failed handshake
                          closes that connection only and is reported
-  --tls-cert FILE        --listen-tls: the server's certificate chain (PEM,
-                         leaf first)
-  --tls-key FILE         --listen-tls: its private key (PEM)
+  --tls-ca FILE          connect to every HOST:PORT source over TLS; its
+                         certificate must verify against the CAs in FILE
+                         (PEM) and name the source's IP address (an IP
+                         subjectAltName). A failed handshake is retried
+                         with backoff, as a refused connect is
+  --tls-cert FILE        the certificate chain (PEM, leaf first) of the
+                         --listen-tls server, and with --tls-ca the client
+                         certificate sent to the sources
+  --tls-key FILE         its private key (PEM)
   --max-connections N    push connections open at once, per listener (default
                          1024); at the cap accepting pauses until one ends
                          (further senders wait in the listen backlog; said

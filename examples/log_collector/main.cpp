@@ -179,8 +179,29 @@ coio::task<bool> listen_push(collector* c, bool tls, std::optional<coio::server>
     co_return true;
 }
 
+// --tls-ca: the client context every pull source connects with (the
+// certificate must verify against the CAs and name the source's IP address;
+// --tls-cert/--tls-key, if given, are sent as the client's). On failure says
+// why and returns false.
+bool make_pull_tls(collector* c) {
+    coio::tls_context_options o;
+    o.ca_file = c->opts.tls_ca;
+    o.cert_file = c->opts.tls_cert;
+    o.key_file = c->opts.tls_key;
+    try {
+        c->pull_tls = coio::tls_context::client(std::move(o));
+    } catch (const coio::net_error& e) { // tls_error
+        c->con.message(std::string("cannot use --tls-ca: ") + e.what());
+        return false;
+    }
+    return true;
+}
+
 coio::task<int> run_collector(collector* c) {
     signal_handlers signals(c);
+    if (!c->opts.tls_ca.empty() && !make_pull_tls(c)) {
+        co_return exit_failure;
+    }
     std::optional<coio::server> push;
     std::optional<coio::server> push_tls;
     c->push.name = "push";

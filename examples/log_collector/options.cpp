@@ -181,7 +181,7 @@ parse_result parse_options(int argc, char** argv, options& o) {
             value = a.substr(eq + 1);
             has_value = true;
         }
-        static constexpr std::array<std::string_view, 21> with_value = {"-o",
+        static constexpr std::array<std::string_view, 22> with_value = {"-o",
                                                                         "--output",
                                                                         "--format",
                                                                         "--chunk-size",
@@ -193,6 +193,7 @@ parse_result parse_options(int argc, char** argv, options& o) {
                                                                         "--listen-tls",
                                                                         "--tls-cert",
                                                                         "--tls-key",
+                                                                        "--tls-ca",
                                                                         "--sources",
                                                                         "--max-connections",
                                                                         "--push-memory",
@@ -285,12 +286,14 @@ parse_result parse_options(int argc, char** argv, options& o) {
                 return parse_result::usage_error;
             }
             (name == "--listen" ? o.listen : o.listen_tls) = l;
-        } else if (name == "--tls-cert" || name == "--tls-key") {
+        } else if (name == "--tls-cert" || name == "--tls-key" || name == "--tls-ca") {
             if (value.empty()) {
                 usage_error(bad + " (a PEM file)");
                 return parse_result::usage_error;
             }
-            (name == "--tls-cert" ? o.tls_cert : o.tls_key) = value;
+            (name == "--tls-cert"  ? o.tls_cert
+             : name == "--tls-key" ? o.tls_key
+                                   : o.tls_ca) = value;
         } else if (name == "--max-connections") {
             if (!parse_u64(value, n) || n == 0 || n > 1000000) {
                 usage_error(bad + " (1 .. 1000000)");
@@ -323,8 +326,17 @@ parse_result parse_options(int argc, char** argv, options& o) {
         usage_error("--listen-tls needs --tls-cert FILE and --tls-key FILE");
         return parse_result::usage_error;
     }
-    if (!o.listen_tls && (!o.tls_cert.empty() || !o.tls_key.empty())) {
-        usage_error("--tls-cert and --tls-key are for --listen-tls");
+    if (o.tls_cert.empty() != o.tls_key.empty()) {
+        usage_error("--tls-cert and --tls-key go together");
+        return parse_result::usage_error;
+    }
+    if (!o.listen_tls && o.tls_ca.empty() && !o.tls_cert.empty()) {
+        usage_error("--tls-cert and --tls-key are for --listen-tls or, with --tls-ca, the "
+                    "sources");
+        return parse_result::usage_error;
+    }
+    if (!o.tls_ca.empty() && o.sources.empty()) {
+        usage_error("--tls-ca is for pull sources (HOST:PORT): none given");
         return parse_result::usage_error;
     }
     if (o.listen && o.listen_tls && *o.listen == *o.listen_tls && o.listen->port() != 0) {

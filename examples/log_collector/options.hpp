@@ -31,11 +31,12 @@ struct options {
     std::chrono::milliseconds message_timeout{30000}; // push: a message unfinished for this long
     std::optional<coio::address> listen;              // push mode
     std::optional<coio::address> listen_tls;          // push mode over TLS (RFC 5425)
-    std::string tls_cert;                             // --listen-tls: our certificate chain
-    std::string tls_key;                              // and its key
-    std::size_t max_connections = 1024;               // push connections open at once
-    std::size_t push_memory = 64U << 20U;             // unfinished push messages, all together
-    std::size_t max_frame = 65536;                    // longest octet-counted push frame
+    std::string tls_cert; // --listen-tls: our certificate chain; with --tls-ca: the client's
+    std::string tls_key;  // and its key
+    std::string tls_ca;   // pull sources over TLS, verified against these CAs
+    std::size_t max_connections = 1024;   // push connections open at once
+    std::size_t push_memory = 64U << 20U; // unfinished push messages, all together
+    std::size_t max_frame = 65536;        // longest octet-counted push frame
     bool sync = false;
     int status = -1; // --status / --no-status; -1: when stderr is a terminal
 };

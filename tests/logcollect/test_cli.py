@@ -51,7 +51,10 @@ async def body(t):
         (["--idle-timeout", "soon", "--listen", "0"], "bad value for --idle-timeout"),
         (["--listen-tls", "0"], "--listen-tls needs --tls-cert FILE and --tls-key FILE"),
         (["--listen-tls", "0", "--tls-cert", "c.pem"], "needs --tls-cert FILE and --tls-key"),
-        (["--tls-key", "k.pem", "127.0.0.1:9"], "--tls-cert and --tls-key are for"),
+        (["--tls-key", "k.pem", "127.0.0.1:9"], "--tls-cert and --tls-key go together"),
+        (["--tls-cert", "c", "--tls-key", "k", "127.0.0.1:9"],
+         "--tls-cert and --tls-key are for --listen-tls or, with --tls-ca"),
+        (["--tls-ca", "ca.pem", "--listen", "0"], "--tls-ca is for pull sources"),
         (["--listen-tls", "70000", "--tls-cert", "c", "--tls-key", "k"],
          "bad value for --listen-tls"),
     ]
@@ -81,6 +84,9 @@ async def body(t):
     check(rc == 1 and "cannot listen for push senders over TLS" in err and
           (f"{t.dir}/missing.pem: No such file or directory" in err or "without TLS" in err),
           f"missing --tls-cert: {rc} {err!r}")
+    rc, _, err = run(t, "--tls-ca", t.dir / "missing-ca.pem", "127.0.0.1:9")
+    check(rc == 1 and "cannot use --tls-ca" in err and
+          ("missing-ca.pem" in err or "without TLS" in err), f"missing --tls-ca: {rc} {err!r}")
 
     # A refused source is retried with backoff, not a failure.
     refusing, port = refusing_port()
