@@ -6,10 +6,13 @@ COIO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Debian packages the build, the tests and the demo need.
 # cmake: the find_package consumer (scripts/check-consumers); valgrind: its
 # pass in scripts/test; libssl-dev and openssl: TLS and its tests; nftables,
-# iproute2 and util-linux's unshare: the network-namespace tests (tests/netns).
+# iproute2 and util-linux's unshare: the network-namespace tests (tests/netns);
+# rsyslog, rsyslog-openssl: the real syslog-over-TLS sender of
+# tests/logcollect/test_rsyslog_tls.py (run from the test with its own config;
+# on a host with systemd the package also enables its service).
 COIO_PACKAGES=(meson ninja-build pkg-config g++ clang libclang-rt-14-dev libtsan2
     liburing-dev catch2 libseccomp-dev libbenchmark-dev python3 bsdutils cmake valgrind
-    libssl-dev openssl nftables iproute2 util-linux)
+    libssl-dev openssl nftables iproute2 util-linux rsyslog rsyslog-openssl)
 
 # log MESSAGE: the message, the seconds since the script started and the CPU
 # seconds its finished children used so far (user+sys from /proc: on a

@@ -15,6 +15,7 @@
 #include "record_format.hpp"
 #include "stats.hpp"
 
+#include <coio/net/tls.hpp>
 #include <coio/sync/event.hpp>
 
 #include <chrono>
@@ -50,10 +51,13 @@ struct collector {
     std::deque<source_stats> sources; // one per opts.sources entry (stable addresses)
     source_stats push;                // all push connections together
     std::size_t connected = 0;        // pull sources connected now
-    const coio::server* push_server = nullptr; // --listen: run_collector's server
-    expired_counts push_expired;               // push_server.cpp counts, housekeeping reports
-    coio::event stop;                          // set: stop (a signal, or fail())
-    std::string failure;                       // the first fatal error (exit 1)
+    // --listen, --listen-tls: run_collector's servers (null when not given).
+    const coio::server* push_server = nullptr;
+    const coio::server* push_tls_server = nullptr;
+    expired_counts push_expired; // push_server.cpp counts, housekeeping reports
+    coio::tls_context pull_tls;  // --tls-ca: the sources' client context, else empty
+    coio::event stop;            // set: stop (a signal, or fail())
+    std::string failure;         // the first fatal error (exit 1)
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
     // Append a record to the output buffer.

@@ -10,12 +10,15 @@ namespace {
 constexpr const char* help_text = R"(usage: coio-logcollect [options] HOST:PORT...
        coio-logcollect [options] --sources FILE
        coio-logcollect [options] --listen PORT
+       coio-logcollect [options] --listen-tls PORT --tls-cert FILE --tls-key FILE
+       coio-logcollect [options] --tls-ca FILE [--tls-cert FILE --tls-key FILE] HOST:PORT...
 
 Collect newline-delimited log lines from TCP log sources into one output.
 Each HOST:PORT is a source the collector connects to ("pull"): it reads the
 stream in fixed-size chunks, reassembles lines, writes them out and answers
 every line with "ACK\n". All sources run as tasks on one event loop. With
---listen it also accepts syslog senders ("push", RFC 6587 framing, no ACKs).
+--listen it also accepts syslog senders ("push", RFC 6587 framing, no ACKs),
+with --listen-tls syslog over TLS (RFC 5425).
 
 Sources:
   HOST:PORT              a source: numeric IPv4 address, or [IPv6]:PORT
@@ -25,14 +28,29 @@ Sources:
                          HOST:PORT); 0 picks a free port. Each frame is read
                          with octet counting ("LEN SP MSG") if it starts with
                          digits and a space, else up to LF (RFC 6587 3.4)
-  --max-connections N    push connections open at once (default 1024); at
-                         the cap accepting pauses until one ends (further
-                         senders wait in the listen backlog; said once)
+  --listen-tls PORT      accept syslog over TLS (RFC 5425: octet counting;
+                         LF framing is read too) on 127.0.0.1:PORT (or
+                         HOST:PORT), alongside --listen or alone; the source
+                         column is "push tls HOST:PORT". A failed handshake
+                         closes that connection only and is reported
+  --tls-ca FILE          connect to every HOST:PORT source over TLS; its
+                         certificate must verify against the CAs in FILE
+                         (PEM) and name the source's IP address (an IP
+                         subjectAltName). A failed handshake is retried
+                         with backoff, as a refused connect is
+  --tls-cert FILE        the certificate chain (PEM, leaf first) of the
+                         --listen-tls server, and with --tls-ca the client
+                         certificate sent to the sources
+  --tls-key FILE         its private key (PEM)
+  --max-connections N    push connections open at once, per listener (default
+                         1024); at the cap accepting pauses until one ends
+                         (further senders wait in the listen backlog; said
+                         once)
   --push-memory BYTES    bytes of unfinished push messages held at once, all
                          connections together (default 64m; k, m, g suffixes):
                          each connection holds at most min(--max-line,
-                         BYTES / --max-connections), longer messages are
-                         written in pieces of that size
+                         BYTES / --max-connections / listeners), longer
+                         messages are written in pieces of that size
   --max-frame N          longest octet-counted frame (default 65536); a longer
                          count is a framing error: the frame is read up to LF
                          instead, as rsyslog does
@@ -67,7 +85,7 @@ Timeouts (seconds, fractions allowed; 0 turns one off):
                          seconds (default 300)
   --message-timeout S    close a push connection whose message stays
                          unfinished for S seconds - a sender trickling bytes
-                         (default 30)
+                         (default 30); it bounds a TLS handshake too
 
 Progress (stderr):
   --stats-interval S     when stderr is not a terminal, print a stats line every

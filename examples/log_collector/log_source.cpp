@@ -3,8 +3,10 @@
 // acknowledged when a connection breaks.
 //
 // What it shows: a start_server handler that writes (write_all) and reads
-// (read_some, with wait_for for the rate ticks) on one socket; state that
-// outlives connections; signals for a clean exit with a JSON summary.
+// (read_some, with wait_for for the rate ticks) on one socket - or, with
+// --tls-cert/--tls-key, on the streams of a TLS session (log_source_link.hpp);
+// state that outlives connections; signals for a clean exit with a JSON
+// summary.
 //
 // Run:  ./build/examples/log_collector/log_source --port 0 --lines 1000 --rate 100
 // It prints "listening on 127.0.0.1:PORT" (one line per port with --ports N).
@@ -15,6 +17,7 @@
 // and, as soon as every line of every instance is acknowledged (with
 // --lines), {"event":"all_acked",...}.
 // Try:  nc 127.0.0.1 PORT   (and type ACK + Enter to acknowledge a line)
+#include "log_source_link.hpp"
 #include "log_source_options.hpp"
 #include "log_source_state.hpp"
 
@@ -62,12 +65,8 @@ struct source_server {
     }
 };
 
-coio::task<coio::io_result> read_into(coio::socket* s, std::span<char> buf) {
-    co_return co_await s->read_some(buf);
-}
-
 // End a connection on purpose: RST or FIN, half the time each.
-void drop_connection(coio::socket& s, bool reset) {
+void drop_connection(link& s, bool reset) {
     if (reset) {
         s.abort();
     } else {
@@ -80,7 +79,7 @@ void drop_connection(coio::socket& s, bool reset) {
 // cancels it: the await it is in throws).
 class active_connection {
 public:
-    active_connection(instance* in, coio::socket* s) noexcept : m_in(in), m_s(s) {
+    active_connection(instance* in, link* s) noexcept : m_in(in), m_s(s) {
         if (in->active != nullptr) {
             in->active->close(); // a new connection takes over from the old one
         }
@@ -96,10 +95,10 @@ public:
 
 private:
     instance* m_in;
-    coio::socket* m_s;
+    link* m_s;
 };
 
-coio::task<> serve_connection(source_server* srv, instance* in, coio::socket s) {
+coio::task<> serve_connection(source_server* srv, instance* in, link s) {
     using clock = std::chrono::steady_clock;
     const config& cfg = srv->cfg;
     const active_connection active(in, &s);
@@ -195,7 +194,7 @@ coio::task<> serve_connection(source_server* srv, instance* in, coio::socket s) 
                 std::max<clock::duration>(until - clock::now(), std::chrono::milliseconds(10));
             bool due = false;
             try {
-                r = co_await coio::wait_for(read_into(&s, buf), wait);
+                r = co_await coio::wait_for(s.read_some(std::span<char>(buf)), wait);
             } catch (const coio::timeout_error&) {
                 due = true;
             }
@@ -231,9 +230,32 @@ struct connection_handler {
     source_server* srv;
     instance* in;
     coio::task<> operator()(coio::socket s) const {
-        return serve_connection(srv, in, std::move(s));
+        return serve_connection(srv, in, link(std::move(s)));
     }
 };
+
+// --tls-cert: the streams of a TLS session after its handshake.
+struct tls_connection_handler {
+    source_server* srv;
+    instance* in;
+    coio::task<> operator()(coio::stream_reader r, coio::stream_writer w) const {
+        return serve_connection(srv, in, link(std::move(r), std::move(w)));
+    }
+};
+
+// Listen for one instance: plain, or TLS with `ctx`.
+coio::task<coio::server> listen_one(source_server* srv, instance* in, std::uint16_t port,
+                                    coio::tls_context ctx) {
+    coio::server_options so;
+    if (!ctx) {
+        connection_handler handler{srv, in};
+        coio::server one = co_await coio::start_server(handler, srv->cfg.host, port, so);
+        co_return one;
+    }
+    tls_connection_handler handler{srv, in};
+    coio::server one = co_await coio::start_server(handler, srv->cfg.host, port, ctx, so);
+    co_return one;
+}
 
 coio::task<> save_loop(source_server* srv) {
     for (;;) {
@@ -250,12 +272,17 @@ coio::task<int> run_source(source_server* srv) {
     std::vector<coio::server> servers;
     servers.reserve(srv->instances.size());
     std::uint16_t port = srv->cfg.port;
+    coio::tls_context ctx;
+    if (!srv->cfg.tls_cert.empty()) {
+        coio::tls_context_options o;
+        o.cert_file = srv->cfg.tls_cert;
+        o.key_file = srv->cfg.tls_key;
+        ctx = coio::tls_context::server(std::move(o)); // main() reports a tls_error
+    }
     for (instance& in : srv->instances) {
-        connection_handler handler{srv, &in};
-        coio::server_options so;
         std::string error;
         try {
-            coio::server one = co_await coio::start_server(handler, srv->cfg.host, port, so);
+            coio::server one = co_await listen_one(srv, &in, port, ctx);
             in.bound = one.local_address();
             servers.push_back(std::move(one));
         } catch (const std::exception& e) {

@@ -35,6 +35,8 @@ again every line that was not acknowledged.
                            a few (0..7) lines sent are acknowledged, send part of
                            the line, drop the connection (RST or FIN)
   --state FILE             keep the acknowledged watermark in FILE across restarts
+  --tls-cert FILE          serve over TLS with this certificate chain (PEM) ...
+  --tls-key FILE           ... and its private key (both or neither)
   --list-backends          print the I/O backends usable here
 On SIGINT/SIGTERM: print a JSON summary line (sent, acked, resent, ...), exit 0.
 )";
@@ -103,6 +105,9 @@ int parse(int argc, char** argv, config& cfg) {
             ok = parse_number(v, cfg.seed);
         } else if (a == "--drop-probability") {
             ok = parse_real(v, cfg.drop_probability) && cfg.drop_probability <= 1;
+        } else if (a == "--tls-cert" || a == "--tls-key") {
+            (a == "--tls-cert" ? cfg.tls_cert : cfg.tls_key) = v;
+            ok = !v.empty();
         } else if (a == "--state") {
             cfg.state_file = v;
             ok = !v.empty();
@@ -114,6 +119,10 @@ int parse(int argc, char** argv, config& cfg) {
             std::fprintf(stderr, "log_source: bad value for %s: '%s'\n", argv[i - 1], argv[i]);
             return 2;
         }
+    }
+    if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
+        std::fprintf(stderr, "log_source: --tls-cert and --tls-key go together\n");
+        return 2;
     }
     return 0;
 }

@@ -19,6 +19,8 @@ struct config {
     std::uint64_t seed = 1;
     std::uint64_t window = 1024;
     std::string state_file;
+    std::string tls_cert; // --tls-cert / --tls-key: serve over TLS
+    std::string tls_key;
 };
 
 // Parse argv into cfg. 0: run; 1: done (--help, --list-backends), exit 0;

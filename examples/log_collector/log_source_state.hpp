@@ -25,8 +25,8 @@
 #include <string>
 #include <string_view>
 
-namespace coio {
-class socket;
+namespace logsource {
+class link;
 }
 
 namespace logsource {
@@ -34,15 +34,15 @@ namespace logsource {
 struct instance {
     std::string name;
     coio::address bound;
-    std::uint64_t acked = 0;        // lines 1..acked are acknowledged
-    std::uint64_t sent = 0;         // highest line ever sent complete
-    std::uint64_t resent = 0;       // lines sent again on a later connection
-    std::uint64_t connections = 0;  // accepted
-    std::uint64_t drops = 0;        // connections this source dropped on purpose
-    std::uint64_t bad_acks = 0;     // answers that were not "ACK", or ACKs for nothing
-    std::uint64_t generation = 0;   // the current connection (a new one takes over)
-    coio::socket* active = nullptr; // that connection's socket (log_source.cpp)
-    bool complete = false;          // all --lines acknowledged
+    std::uint64_t acked = 0;       // lines 1..acked are acknowledged
+    std::uint64_t sent = 0;        // highest line ever sent complete
+    std::uint64_t resent = 0;      // lines sent again on a later connection
+    std::uint64_t connections = 0; // accepted
+    std::uint64_t drops = 0;       // connections this source dropped on purpose
+    std::uint64_t bad_acks = 0;    // answers that were not "ACK", or ACKs for nothing
+    std::uint64_t generation = 0;  // the current connection (a new one takes over)
+    link* active = nullptr;        // that connection (log_source.cpp)
+    bool complete = false;         // all --lines acknowledged
 };
 
 // PAYLOAD of line `seq`: `bytes` letters a..z from splitmix64(seed, seq).

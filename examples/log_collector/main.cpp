@@ -34,6 +34,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 namespace logcollect {
@@ -96,7 +97,10 @@ coio::task<> run_ticker(collector* c) {
         co_await coio::sleep(every);
         const totals t = sum(c->sources, &c->push);
         const rate_meter::rates r = meter.sample(t);
-        const std::size_t pushing = c->push_server != nullptr ? c->push_server->stats().active : 0;
+        std::size_t pushing = 0;
+        for (const coio::server* srv : {c->push_server, c->push_tls_server}) {
+            pushing += srv != nullptr ? srv->stats().active : 0;
+        }
         const std::string text = status_text(c->connected, c->sources.size(), t, r, pushing);
         if (live) {
             c->con.status(text);
@@ -113,10 +117,15 @@ coio::task<> run_ticker(collector* c) {
 coio::task<> housekeeping(collector* c) {
     memory_trimmer trimmer(std::size_t{4} << 20U);
     push_report_state reported;
+    push_report_state reported_tls;
     for (;;) {
         co_await coio::sleep(std::chrono::seconds(1));
+        report_push_expired(c);
         if (c->push_server != nullptr) {
-            report_push(c, *c->push_server, reported);
+            report_push_cap(c, *c->push_server, false, reported);
+        }
+        if (c->push_tls_server != nullptr) {
+            report_push_cap(c, *c->push_tls_server, true, reported_tls);
         }
         trimmer.sample();
     }
@@ -147,24 +156,68 @@ coio::task<> run_tasks(collector* c) {
     }
 }
 
+// Start the --listen (or with `tls` the --listen-tls) server into `out`.
+// On failure says why and returns false.
+coio::task<bool> listen_push(collector* c, bool tls, std::optional<coio::server>* out) {
+    std::string error;
+    try {
+        coio::server srv = co_await start_push_server(c, tls);
+        out->emplace(std::move(srv));
+    } catch (const coio::net_error& e) { // tls_error included
+        error = e.what();
+    } catch (const std::invalid_argument& e) {
+        error = e.what();
+    }
+    if (!error.empty()) {
+        c->con.message(std::string("cannot listen for push senders") +
+                       (tls ? " over TLS: " : ": ") + error);
+        co_return false;
+    }
+    const std::string where = (tls ? "tls " : "") + (*out)->local_address().to_string();
+    c->push.name += " " + where; // the port, if 0 was given
+    c->con.message("push: listening on " + where);
+    co_return true;
+}
+
+// --tls-ca: the client context every pull source connects with (the
+// certificate must verify against the CAs and name the source's IP address;
+// --tls-cert/--tls-key, if given, are sent as the client's). On failure says
+// why and returns false.
+bool make_pull_tls(collector* c) {
+    coio::tls_context_options o;
+    o.ca_file = c->opts.tls_ca;
+    o.cert_file = c->opts.tls_cert;
+    o.key_file = c->opts.tls_key;
+    try {
+        c->pull_tls = coio::tls_context::client(std::move(o));
+    } catch (const coio::net_error& e) { // tls_error
+        c->con.message(std::string("cannot use --tls-ca: ") + e.what());
+        return false;
+    }
+    return true;
+}
+
 coio::task<int> run_collector(collector* c) {
     signal_handlers signals(c);
+    if (!c->opts.tls_ca.empty() && !make_pull_tls(c)) {
+        co_return exit_failure;
+    }
     std::optional<coio::server> push;
+    std::optional<coio::server> push_tls;
+    c->push.name = "push";
     if (c->opts.listen) {
-        std::string error;
-        try {
-            coio::server srv = co_await start_push_server(c);
-            push.emplace(std::move(srv));
-        } catch (const coio::net_error& e) {
-            error = e.what();
-        }
-        if (!error.empty()) {
-            c->con.message("cannot listen for push senders: " + error);
+        const bool ok = co_await listen_push(c, false, &push);
+        if (!ok) {
             co_return exit_failure;
         }
         c->push_server = &*push;
-        c->push.name = "push " + push->local_address().to_string(); // the port, if 0 was given
-        c->con.message("push: listening on " + push->local_address().to_string());
+    }
+    if (c->opts.listen_tls) {
+        const bool ok = co_await listen_push(c, true, &push_tls);
+        if (!ok) {
+            co_return exit_failure; // `push`, if any, closes as it goes
+        }
+        c->push_tls_server = &*push_tls;
     }
 
     coio::task_handle<> tasks = coio::create_task(run_tasks(c), "collector tasks");
@@ -173,9 +226,11 @@ coio::task<int> run_collector(collector* c) {
     // Stop: no new push connections; end the reads (each push connection
     // writes what it received); let every source write and acknowledge what
     // it has, then close.
-    if (push) {
-        push->close();
-        push->close_clients();
+    for (std::optional<coio::server>* srv : {&push, &push_tls}) {
+        if (*srv) {
+            (*srv)->close();
+            (*srv)->close_clients();
+        }
     }
     tasks.cancel();
     bool timed_out = false;
@@ -187,17 +242,20 @@ coio::task<int> run_collector(collector* c) {
     } catch (const coio::timeout_error&) {
         timed_out = true;
     }
-    if (push) {
-        try {
-            co_await coio::timeout_at(give_up, push->wait_closed());
-        } catch (const coio::timeout_error&) {
-            timed_out = true;
+    for (std::optional<coio::server>* srv : {&push, &push_tls}) {
+        if (*srv) {
+            try {
+                co_await coio::timeout_at(give_up, (*srv)->wait_closed());
+            } catch (const coio::timeout_error&) {
+                timed_out = true;
+            }
         }
     }
     if (timed_out) {
         c->con.message("some connections did not close within 5 s; exiting anyway");
     }
-    c->push_server = nullptr;             // the tasks that read it have ended
+    c->push_server = nullptr; // the tasks that read them have ended
+    c->push_tls_server = nullptr;
     c->flush_through(c->sink.end_mark()); // push records, "aborted" records
     co_return c->failure.empty() ? exit_ok : exit_failure;
 }
@@ -257,7 +315,7 @@ int main(int argc, char** argv) {
     c->con.clear_status();
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - c->started).count();
-    print_summary(stderr, c->sources, c->opts.listen ? &c->push : nullptr, 64, secs,
+    print_summary(stderr, c->sources, push_listeners(c->opts) > 0 ? &c->push : nullptr, 64, secs,
                   c->sink.name());
     if (!c->failure.empty()) {
         std::fprintf(stderr, "coio-logcollect: failed: %s\n", c->failure.c_str());

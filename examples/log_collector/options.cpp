@@ -181,7 +181,7 @@ parse_result parse_options(int argc, char** argv, options& o) {
             value = a.substr(eq + 1);
             has_value = true;
         }
-        static constexpr std::array<std::string_view, 18> with_value = {"-o",
+        static constexpr std::array<std::string_view, 22> with_value = {"-o",
                                                                         "--output",
                                                                         "--format",
                                                                         "--chunk-size",
@@ -190,6 +190,10 @@ parse_result parse_options(int argc, char** argv, options& o) {
                                                                         "--backoff-max",
                                                                         "--stats-interval",
                                                                         "--listen",
+                                                                        "--listen-tls",
+                                                                        "--tls-cert",
+                                                                        "--tls-key",
+                                                                        "--tls-ca",
                                                                         "--sources",
                                                                         "--max-connections",
                                                                         "--push-memory",
@@ -268,7 +272,7 @@ parse_result parse_options(int argc, char** argv, options& o) {
                 return parse_result::usage_error;
             }
             o.keepalive = std::chrono::seconds(n);
-        } else if (name == "--listen") {
+        } else if (name == "--listen" || name == "--listen-tls") {
             std::optional<coio::address> l;
             if (value.find(':') == std::string_view::npos) {
                 if (parse_u64(value, n) && n <= 65535) {
@@ -281,7 +285,15 @@ parse_result parse_options(int argc, char** argv, options& o) {
                 usage_error(bad + " (PORT, or HOST:PORT with a numeric host)");
                 return parse_result::usage_error;
             }
-            o.listen = l;
+            (name == "--listen" ? o.listen : o.listen_tls) = l;
+        } else if (name == "--tls-cert" || name == "--tls-key" || name == "--tls-ca") {
+            if (value.empty()) {
+                usage_error(bad + " (a PEM file)");
+                return parse_result::usage_error;
+            }
+            (name == "--tls-cert"  ? o.tls_cert
+             : name == "--tls-key" ? o.tls_key
+                                   : o.tls_ca) = value;
         } else if (name == "--max-connections") {
             if (!parse_u64(value, n) || n == 0 || n > 1000000) {
                 usage_error(bad + " (1 .. 1000000)");
@@ -310,13 +322,36 @@ parse_result parse_options(int argc, char** argv, options& o) {
         usage_error("--backoff-min is above --backoff-max");
         return parse_result::usage_error;
     }
-    if (o.push_memory / o.max_connections < 1024) {
-        usage_error("--push-memory allows less than 1 KiB per connection (--max-connections " +
-                    std::to_string(o.max_connections) + ")");
+    if (o.listen_tls && (o.tls_cert.empty() || o.tls_key.empty())) {
+        usage_error("--listen-tls needs --tls-cert FILE and --tls-key FILE");
         return parse_result::usage_error;
     }
-    if (o.sources.empty() && !o.listen) {
-        usage_error("no sources: give HOST:PORT arguments, --sources FILE or --listen PORT");
+    if (o.tls_cert.empty() != o.tls_key.empty()) {
+        usage_error("--tls-cert and --tls-key go together");
+        return parse_result::usage_error;
+    }
+    if (!o.listen_tls && o.tls_ca.empty() && !o.tls_cert.empty()) {
+        usage_error("--tls-cert and --tls-key are for --listen-tls or, with --tls-ca, the "
+                    "sources");
+        return parse_result::usage_error;
+    }
+    if (!o.tls_ca.empty() && o.sources.empty()) {
+        usage_error("--tls-ca is for pull sources (HOST:PORT): none given");
+        return parse_result::usage_error;
+    }
+    if (o.listen && o.listen_tls && *o.listen == *o.listen_tls && o.listen->port() != 0) {
+        usage_error("--listen and --listen-tls name the same address");
+        return parse_result::usage_error;
+    }
+    if (o.push_memory / (o.max_connections * std::max<std::size_t>(push_listeners(o), 1)) < 1024) {
+        usage_error("--push-memory allows less than 1 KiB per connection (--max-connections " +
+                    std::to_string(o.max_connections) +
+                    (push_listeners(o) > 1 ? " on each of 2 listeners)" : ")"));
+        return parse_result::usage_error;
+    }
+    if (o.sources.empty() && !o.listen && !o.listen_tls) {
+        usage_error("no sources: give HOST:PORT arguments, --sources FILE, --listen PORT or "
+                    "--listen-tls PORT");
         return parse_result::usage_error;
     }
     return parse_result::run;

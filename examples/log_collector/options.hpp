@@ -30,18 +30,29 @@ struct options {
     std::chrono::milliseconds idle_timeout{300000};   // push: nothing received for this long
     std::chrono::milliseconds message_timeout{30000}; // push: a message unfinished for this long
     std::optional<coio::address> listen;              // push mode
-    std::size_t max_connections = 1024;               // push connections open at once
-    std::size_t push_memory = 64U << 20U;             // unfinished push messages, all together
-    std::size_t max_frame = 65536;                    // longest octet-counted push frame
+    std::optional<coio::address> listen_tls;          // push mode over TLS (RFC 5425)
+    std::string tls_cert; // --listen-tls: our certificate chain; with --tls-ca: the client's
+    std::string tls_key;  // and its key
+    std::string tls_ca;   // pull sources over TLS, verified against these CAs
+    std::size_t max_connections = 1024;   // push connections open at once
+    std::size_t push_memory = 64U << 20U; // unfinished push messages, all together
+    std::size_t max_frame = 65536;        // longest octet-counted push frame
     bool sync = false;
     int status = -1; // --status / --no-status; -1: when stderr is a terminal
 };
 
+// Push listeners: --listen and --listen-tls (0, 1 or 2).
+[[nodiscard]] inline std::size_t push_listeners(const options& o) noexcept {
+    return (o.listen ? 1U : 0U) + (o.listen_tls ? 1U : 0U);
+}
+
 // What one push connection may hold of an unfinished message:
-// min(max_line, push_memory / max_connections). Longer messages are written
-// in pieces of that size, so all of them together hold at most push_memory.
+// min(max_line, push_memory / (max_connections * listeners)): each listener
+// has its own --max-connections. Longer messages are written in pieces of
+// that size, so all of them together hold at most push_memory.
 [[nodiscard]] inline std::size_t push_share(const options& o) noexcept {
-    const std::size_t share = o.push_memory / o.max_connections;
+    const std::size_t listeners = push_listeners(o) > 0 ? push_listeners(o) : 1;
+    const std::size_t share = o.push_memory / (o.max_connections * listeners);
     return share < o.max_line ? share : o.max_line;
 }
 

@@ -7,6 +7,7 @@
 #include <coio/cancel.hpp>
 #include <coio/net/error.hpp>
 #include <coio/net/stream.hpp>
+#include <coio/net/tls.hpp>
 #include <coio/sleep.hpp>
 #include <coio/timeout.hpp>
 
@@ -48,11 +49,13 @@ private:
 // How the reads of one connection ended.
 enum class read_end { data, eof, stopped, idle, message, error };
 
-coio::task<> push_connection(collector* c, coio::stream_reader reader, coio::stream_writer writer) {
+coio::task<> push_connection(collector* c, coio::stream_reader reader, coio::stream_writer writer,
+                             bool tls) {
     source_stats& st = c->push;
-    std::string name = "push ?";
+    const std::string prefix = tls ? "push tls " : "push ";
+    std::string name = prefix + "?";
     try {
-        name = "push " + writer.peer_address().to_string();
+        name = prefix + writer.peer_address().to_string();
     } catch (const std::exception&) {
         // already gone; the reads below end at once
     }
@@ -153,26 +156,41 @@ coio::task<> push_connection(collector* c, coio::stream_reader reader, coio::str
 
 struct push_handler {
     collector* c;
+    bool tls;
     coio::task<> operator()(coio::stream_reader r, coio::stream_writer w) const {
-        return push_connection(c, std::move(r), std::move(w));
+        return push_connection(c, std::move(r), std::move(w), tls);
     }
 };
 
 } // namespace
 
-coio::task<coio::server> start_push_server(collector* c) {
-    c->push.name = "push " + c->opts.listen->to_string();
+coio::task<coio::server> start_push_server(collector* c, bool tls) {
+    const coio::address& where = tls ? *c->opts.listen_tls : *c->opts.listen;
     // Named, not temporaries next to the co_await (docs/design.md, g++ 12).
-    push_handler handler{c};
+    push_handler handler{c, tls};
     coio::server_options opts;
     opts.max_connections = c->opts.max_connections; // accepting pauses at the cap
     opts.stream.idle_timeout = c->opts.idle_timeout;
-    std::string host = c->opts.listen->host();
-    coio::server srv = co_await coio::start_server(handler, host, c->opts.listen->port(), opts);
+    std::string host = where.host();
+    if (!tls) {
+        coio::server srv = co_await coio::start_server(handler, host, where.port(), opts);
+        co_return srv;
+    }
+    coio::tls_context_options ctx_opts;
+    ctx_opts.cert_file = c->opts.tls_cert;
+    ctx_opts.key_file = c->opts.tls_key;
+    coio::tls_context ctx = coio::tls_context::server(std::move(ctx_opts));
+    coio::tls_options tls_opts;
+    if (c->opts.message_timeout.count() > 0) {
+        // A handshake is bounded as an unfinished message is (else coio's 60 s).
+        tls_opts.handshake_timeout = c->opts.message_timeout;
+    }
+    coio::server srv =
+        co_await coio::start_server(handler, host, where.port(), ctx, opts, tls_opts);
     co_return srv;
 }
 
-void report_push(collector* c, const coio::server& srv, push_report_state& r) {
+void report_push_expired(collector* c) {
     const expired_counts n = std::exchange(c->push_expired, expired_counts{});
     if (n.idle > 0) {
         c->con.message("push: closed " + std::to_string(n.idle) +
@@ -184,12 +202,15 @@ void report_push(collector* c, const coio::server& srv, push_report_state& r) {
                        " connection(s) whose message stayed unfinished for " +
                        seconds_text(c->opts.message_timeout) + " (--message-timeout)");
     }
+}
+
+void report_push_cap(collector* c, const coio::server& srv, bool tls, push_report_state& r) {
     const coio::server_stats s = srv.stats();
     if (s.active < c->opts.max_connections) {
         r.at_cap = false;
     } else if (s.limit_waits != r.limit_waits && !r.at_cap) {
         r.at_cap = true;
-        c->con.message("push: " + std::to_string(s.active) +
+        c->con.message(std::string(tls ? "push tls: " : "push: ") + std::to_string(s.active) +
                        " connections open (--max-connections): new senders wait until one "
                        "ends");
     }

@@ -176,6 +176,25 @@ coio::task<bool> drain_acks(collector* c, coio::stream_writer w) {
     co_return !timed_out;
 }
 
+// --tls-ca: the TLS handshake as a client, within --connect-timeout; the
+// certificate must name the source's IP address (an IP SAN). Returns the
+// error ("TLS handshake with 127.0.0.1:9000: certificate verify failed:
+// ..."), empty on success; a failed handshake has closed the connection.
+coio::task<std::string> start_tls(collector* c, coio::address at, coio::stream_writer w) {
+    coio::tls_options o;
+    o.server_hostname = at.host();
+    if (c->opts.connect_timeout.count() > 0) {
+        o.handshake_timeout = c->opts.connect_timeout;
+    }
+    std::string error;
+    try {
+        co_await w.start_tls(c->pull_tls, o);
+    } catch (const coio::net_error& e) { // tls_error
+        error = e.what();
+    }
+    co_return error;
+}
+
 // One connection: read chunks until EOF, error or cancel.
 coio::task<session_end> session(collector* c, source_stats* st, coio::stream_pair conn) {
     session_end end;
@@ -306,6 +325,9 @@ coio::task<> pull_source(collector* c, source_stats* st, coio::address at) {
             // source wants to listen on and never deliver a line.
             conn.writer.close();
             error = "connect to " + at.to_string() + ": connected to itself (nobody listens)";
+        }
+        if (error.empty() && c->pull_tls) {
+            error = co_await start_tls(c, at, conn.writer);
         }
         if (!error.empty()) {
             ++st->errors;

@@ -49,6 +49,14 @@ async def body(t):
         (["--keepalive", "1.5", "127.0.0.1:9"], "bad value for --keepalive"),
         (["--ack-timeout", "-1", "127.0.0.1:9"], "bad value for --ack-timeout"),
         (["--idle-timeout", "soon", "--listen", "0"], "bad value for --idle-timeout"),
+        (["--listen-tls", "0"], "--listen-tls needs --tls-cert FILE and --tls-key FILE"),
+        (["--listen-tls", "0", "--tls-cert", "c.pem"], "needs --tls-cert FILE and --tls-key"),
+        (["--tls-key", "k.pem", "127.0.0.1:9"], "--tls-cert and --tls-key go together"),
+        (["--tls-cert", "c", "--tls-key", "k", "127.0.0.1:9"],
+         "--tls-cert and --tls-key are for --listen-tls or, with --tls-ca"),
+        (["--tls-ca", "ca.pem", "--listen", "0"], "--tls-ca is for pull sources"),
+        (["--listen-tls", "70000", "--tls-cert", "c", "--tls-key", "k"],
+         "bad value for --listen-tls"),
     ]
     for argv, want in usage:
         rc, _, err = run(t, *argv)
@@ -69,6 +77,16 @@ async def body(t):
     rc, _, err = run(t, "--listen", busy.getsockname()[1])
     busy.close()
     check(rc == 1 and "Address already in use" in err, f"busy --listen: {rc} {err!r}")
+    # A certificate that cannot be loaded: exit 1 naming the file (or saying
+    # that this coio has no TLS).
+    rc, _, err = run(t, "--listen-tls", 0, "--tls-cert", t.dir / "missing.pem", "--tls-key",
+                     t.dir / "missing.key")
+    check(rc == 1 and "cannot listen for push senders over TLS" in err and
+          (f"{t.dir}/missing.pem: No such file or directory" in err or "without TLS" in err),
+          f"missing --tls-cert: {rc} {err!r}")
+    rc, _, err = run(t, "--tls-ca", t.dir / "missing-ca.pem", "127.0.0.1:9")
+    check(rc == 1 and "cannot use --tls-ca" in err and
+          ("missing-ca.pem" in err or "without TLS" in err), f"missing --tls-ca: {rc} {err!r}")
 
     # A refused source is retried with backoff, not a failure.
     refusing, port = refusing_port()
