@@ -47,13 +47,21 @@ std::string errno_message(std::string_view op, int e) {
     return out;
 }
 
+// A signal that interrupts the call before anything moved (EINTR) is not an
+// outcome: the call is made again.
 long try_send(int fd, const void* data, std::size_t len) noexcept {
-    ssize_t n = ::send(fd, data, len, COIO_MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = 0;
+    do {
+        n = ::send(fd, data, len, COIO_MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
     return n >= 0 ? static_cast<long>(n) : -static_cast<long>(errno);
 }
 
 long try_write(int fd, const void* data, std::size_t len) noexcept {
-    ssize_t n = ::write(fd, data, len);
+    ssize_t n = 0;
+    do {
+        n = ::write(fd, data, len);
+    } while (n < 0 && errno == EINTR);
     return n >= 0 ? static_cast<long>(n) : -static_cast<long>(errno);
 }
 
