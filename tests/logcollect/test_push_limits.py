@@ -115,11 +115,13 @@ async def flood(t):
     await asyncio.sleep(0.5)
     peak = vm_rss_kib(c.pid)
     bound = BUDGET_KIB + FLOOD * PER_CONNECTION_KIB + OTHER_KIB
-    if asan:
-        bound *= 3  # redzones and shadow memory
     print(f"{FLOOD} connections x {PARTIAL} bytes: VmRSS {base} KiB before, {peak} KiB with all "
-          f"open (bound: +{bound} KiB)")
-    check(peak - base <= bound, f"VmRSS grew by {peak - base} KiB (bound {bound} KiB)")
+          f"open (bound: +{bound} KiB{', not checked under ASan' if asan else ''})")
+    if not asan:
+        # Under ASan redzones, quarantine and shadow memory grow RSS by a
+        # factor that differs between g++ and clang (2x to 5x here): the
+        # budget is checked in the unsanitized builds.
+        check(peak - base <= bound, f"VmRSS grew by {peak - base} KiB (bound {bound} KiB)")
     for w in conns:
         w.close()
     if asan:

@@ -10,7 +10,23 @@
 #include <string>
 #include <type_traits>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define COIO_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define COIO_TEST_ASAN 1
+#endif
+#endif
+
 namespace coio::test {
+
+// Built with AddressSanitizer: RSS then includes its redzones, quarantine and
+// shadow memory, so a test's RSS bound is checked only in the other builds.
+#ifdef COIO_TEST_ASAN
+inline constexpr bool asan_build = true;
+#else
+inline constexpr bool asan_build = false;
+#endif
 
 // Counts live instances (cppcoro's counted.hpp): constructions, copies, moves
 // and destructions, to check that frames are destroyed.
