@@ -8,19 +8,7 @@
 
 namespace coio::detail {
 
-// True if `e` holds a cancelled_error (false for null).
-inline bool is_cancelled(const std::exception_ptr& e) noexcept {
-    if (!e) {
-        return false;
-    }
-    try {
-        std::rethrow_exception(e);
-    } catch (const cancelled_error&) {
-        return true;
-    } catch (...) {
-        return false;
-    }
-}
+// is_cancelled(e): coio/cancel.hpp.
 
 // what() of `e`, or a placeholder for exceptions not derived from std::exception.
 inline std::string describe_exception(const std::exception_ptr& e) {

@@ -13,6 +13,7 @@
 // ahead of the wake-up that ends phase 2, so it is run (and cancelled with
 // the rest) before that loop stops. The loops are destroyed after every
 // thread has finished phase 2.
+#include "exception_text.hpp"
 #include "sys/cpu.hpp"
 
 #include <coio/detail/await_printer.hpp>
@@ -35,26 +36,6 @@ namespace {
 // What dump_tasks prints for a loop's wait for the others (lib/introspect.cpp).
 void latch_phrase(const void* /*self*/, await_printer& out) {
     out.text("run_loops: waiting for the other loops");
-}
-
-std::string describe(const std::exception_ptr& e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-        return x.what();
-    } catch (...) {
-        return "unknown exception (not derived from std::exception)";
-    }
-}
-
-bool is_cancelled(const std::exception_ptr& e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const cancelled_error&) {
-        return true;
-    } catch (...) {
-        return false;
-    }
 }
 
 } // namespace
@@ -216,7 +197,7 @@ public:
         if (m_error) {
             throw loop_error(m_error_index, m_error,
                              "coio::run_loops: loop " + std::to_string(m_error_index) + ": " +
-                                 describe(m_error));
+                                 describe_exception(m_error));
         }
     }
 

@@ -13,4 +13,22 @@ public:
     [[nodiscard]] const char* what() const noexcept override { return "coio: task cancelled"; }
 };
 
+namespace detail {
+
+// True if `e` holds a cancelled_error (false for null).
+inline bool is_cancelled(const std::exception_ptr& e) noexcept {
+    if (!e) {
+        return false;
+    }
+    try {
+        std::rethrow_exception(e);
+    } catch (const cancelled_error&) {
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+} // namespace detail
+
 } // namespace coio

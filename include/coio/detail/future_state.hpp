@@ -75,17 +75,7 @@ public:
     future_state(event_loop& loop, task<T> t) : future_state_base(loop), m_task(std::move(t)) {}
 
     [[nodiscard]] bool ended_cancelled() const noexcept override {
-        std::exception_ptr e = m_result.exception();
-        if (!e) {
-            return false;
-        }
-        try {
-            std::rethrow_exception(e);
-        } catch (const cancelled_error&) {
-            return true;
-        } catch (...) {
-            return false;
-        }
+        return is_cancelled(m_result.exception());
     }
 
     void set_error(std::exception_ptr e) noexcept override {

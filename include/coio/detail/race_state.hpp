@@ -10,6 +10,7 @@
 // to the caller - so the caller resumes only once every loser has finished.
 #pragma once
 
+#include <coio/cancel.hpp>
 #include <coio/detail/gather_state.hpp>
 
 #include <cstddef>
@@ -92,17 +93,7 @@ gather_child run_race_child(A a, result<R>* out, race_core* race, std::size_t in
 // True if `r` holds a cancelled_error.
 template <class R>
 bool ended_cancelled(const result<R>& r) noexcept {
-    std::exception_ptr e = r.exception();
-    if (!e) {
-        return false;
-    }
-    try {
-        std::rethrow_exception(e);
-    } catch (const cancelled_error&) {
-        return true;
-    } catch (...) {
-        return false;
-    }
+    return is_cancelled(r.exception());
 }
 
 // The winner's value out of its result (void as std::monostate), or its
