@@ -46,6 +46,11 @@ MODELS = {
     "threads": ("bench/thread_echo_server", {}, "raw-epoll"),
 }
 
+# Extra server arguments, and the models that run unpinned - server and loadgen both free
+# to use every core (bench/loops_section.py: a server on 2 loops on this 2-core machine).
+SERVER_ARGS = {}
+UNPINNED = set()
+
 STARTED = []  # Popen objects still running (servers, loadgen, perf), killed on any exit
 LOG_DIR = [ROOT / "bench" / "results" / "raw"]  # servers' stderr: LOG_DIR/server-<model>.log
 
@@ -85,14 +90,17 @@ def cleanup():
 
 
 class Server:
-    """One echo server process: started pinned to SERVER_CPU, stopped by PID."""
+    """One echo server process: started pinned to SERVER_CPU (unless UNPINNED), stopped by
+    PID."""
 
     def __init__(self, build, model):
         binary, env, _ = MODELS[model]
         self.model = model
         with open(LOG_DIR[0] / f"server-{model}.log", "a") as err:
             self.proc = subprocess.Popen(
-                [str(build / binary), "--port", "0", "--cpu", str(SERVER_CPU)],
+                [str(build / binary), "--port", "0"]
+                + ([] if model in UNPINNED else ["--cpu", str(SERVER_CPU)])
+                + SERVER_ARGS.get(model, []),
                 stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
                 env=dict(os.environ, **env), text=True)
         STARTED.append(self.proc)
@@ -288,8 +296,10 @@ def load_run(build, model, point, duration, warmup, with_perf=False, setup_timeo
         sampler = CpuSampler(srv)
         cmd = [str(build / "bench" / "loadgen"), "--port", str(srv.port),
                "--connections", str(conns), "--depth", str(depth), "--size", str(size),
-               "--duration", str(duration), "--warmup", str(warmup), "--cpu", str(LOADGEN_CPU),
+               "--duration", str(duration), "--warmup", str(warmup),
                "--setup-timeout", str(setup_timeout), "--drain-timeout", "5"]
+        if model not in UNPINNED:
+            cmd += ["--cpu", str(LOADGEN_CPU)]
         lg = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True,
                               stdin=subprocess.DEVNULL)
         STARTED.append(lg)

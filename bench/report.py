@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import loops_section  # noqa: E402
 import targets  # noqa: E402
 from report_common import (cpu_ratio, fmt, load_groups, med, micro_index, micro_ns,  # noqa: E402
                            ok, perf_groups, rps_med, spread)
@@ -155,6 +156,7 @@ def write(results, out):
     L = header(results)
     L += targets.markdown(results)
     L += other_goals(results, groups, idx)
+    L += loops_section.markdown(results)
     if made:
         L.append("## Plots\n")
         L += [f"![{p}]({p})" for p in made]

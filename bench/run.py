@@ -16,6 +16,8 @@ Sections (raw data goes to bench/results/raw/, gitignored):
   demo     gather_demo (two 2 s workers gathered) and wait_cost (select/poll/epoll)
   idle     RSS per idle connection, 10,000 connections per server; 19,000 on one coio loop
   load     every server over the connection matrix (the target points included)
+  loops    issue 15: echo_server on 1 and 2 loops, unpinned (bench/loops_section.py);
+           not in the default list (run it with --only loops)
 Every load point also gets one run per server with perf attached (syscalls, mmap and
 munmap per request), kept out of the timed runs; see bench/harness.py for what each run
 measures. Then bench/results/latest.md and the PNG plots are written from the results.
@@ -36,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402  bench/harness.py
+import loops_section  # noqa: E402  bench/loops_section.py
 import targets  # noqa: E402  bench/targets.py
 from harness import (LOADGEN_CPU, MODELS, SERVER_CPU, Server, cleanup, load_run,  # noqa: E402
                      log, perf_usable, read_line)
@@ -65,7 +68,8 @@ def section_micro(build, raw, quick):
     out = {"google": [], "frames": []}
     min_time = "0.05" if quick else "0.1"
     reps = "1" if quick else "3"
-    coio_micro = ["task_await", "yield_switch", "create_task", "gather_fanout", "timer_churn"]
+    coio_micro = ["task_await", "yield_switch", "create_task", "gather_fanout", "timer_churn",
+                  "loop_handoff"]
     for backend in backends(build):
         for name in coio_micro:
             out["google"] += google_bench(build, name, raw, min_time, reps, backend)
@@ -297,7 +301,7 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 1 run per point, fewer points, shorter windows")
     ap.add_argument("--only", default="targets,micro,demo,idle,load",
-                    help="comma-separated sections: targets, micro, demo, idle, load")
+                    help="comma-separated sections: targets, micro, demo, idle, load, loops")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--duration", type=float, default=1.0)
     ap.add_argument("--warmup", type=float, default=0.3)
@@ -314,7 +318,7 @@ def main():
     if args.models:
         models = [m for m in models if m in args.models.split(",")]
     sections = args.only.split(",")
-    unknown = set(sections) - {"targets", "micro", "demo", "idle", "load"}
+    unknown = set(sections) - {"targets", "micro", "demo", "idle", "load", "loops"}
     if unknown:
         ap.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     repeats = 1 if args.quick else args.repeats
@@ -333,6 +337,10 @@ def main():
         if "load" in sections or "targets" in sections:
             results["load"] = section_load(build, sections, models, args.quick, repeats,
                                            duration, args.warmup)
+        if "loops" in sections:
+            results["loops"] = loops_section.section_loops(build, backends(build), args.quick,
+                                                           repeats, duration, args.warmup,
+                                                           run_cells)
     finally:
         cleanup()
     results["machine"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
