@@ -71,7 +71,8 @@ def section(build, models, quick, repeats, duration, warmup, run_cells, idle_run
     out = {"models": models, "version": VERSION, "ciphersuite": CIPHERSUITE,
            "runs": [], "handshake": [], "idle": []}
     if not models:
-        log("tls: no TLS server built (coio without OpenSSL 3, or no Boost for asio-tls)")
+        log("tls: no TLS server to run (none selected by --models, or none built: coio "
+            "without OpenSSL 3, no Boost for asio-tls)")
         return out
     with tempfile.TemporaryDirectory(prefix="coio-tls-bench-") as tmp:
         cert, key = make_certificate(tmp)
