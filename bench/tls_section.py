@@ -141,6 +141,8 @@ def markdown(results):
          "with `./scripts/bench --only tls`.\n",
          "| target | measured | verdict |", "| --- | --- | --- |"]
     L += [f"| {a} | {b} | {c} |" for a, b, c in _rows(results)]
+    if REFERENCE not in tls["models"]:
+        L.append(f"| every target | {REFERENCE} was not run (no Boost headers?) | not judged |")
     L.append("")
     runs = Runs({"load": {"runs": tls.get("runs", [])}})
     L += ["Every TLS point (median of the timed runs; server CPU per request from /proc):\n",
