@@ -45,6 +45,15 @@ MODELS = {
     "selectors": ("bench/selectors_echo", {}, "raw-epoll"),
     "threads": ("bench/thread_echo_server", {}, "raw-epoll"),
 }
+# The TLS echo servers (bench/tls_section.py; issue 12 item 8), the same shape, kept apart:
+# they need a certificate (Server's args) and loadgen --tls, so the plain sections never
+# pick them. Their reference is Asio's ssl::stream.
+TLS_MODELS = {
+    "coio-tls-epoll": ("bench/coio_tls_echo", {"COIO_BACKEND": "epoll"}, "asio-tls"),
+    "coio-tls-io_uring": ("bench/coio_tls_echo", {"COIO_BACKEND": "io_uring"}, "asio-tls"),
+    "asio-tls": ("bench/asio_tls_echo", {}, None),
+}
+ALL_MODELS = {**MODELS, **TLS_MODELS}
 
 # Extra server arguments, and the models that run unpinned - server and loadgen both free
 # to use every core (bench/loops_section.py: a server on 2 loops on this 2-core machine).
@@ -91,16 +100,16 @@ def cleanup():
 
 class Server:
     """One echo server process: started pinned to SERVER_CPU (unless UNPINNED), stopped by
-    PID."""
+    PID; `args` are extra options (a TLS server's certificate), after SERVER_ARGS'."""
 
-    def __init__(self, build, model):
-        binary, env, _ = MODELS[model]
+    def __init__(self, build, model, args=()):
+        binary, env, _ = ALL_MODELS[model]
         self.model = model
         with open(LOG_DIR[0] / f"server-{model}.log", "a") as err:
             self.proc = subprocess.Popen(
                 [str(build / binary), "--port", "0"]
                 + ([] if model in UNPINNED else ["--cpu", str(SERVER_CPU)])
-                + SERVER_ARGS.get(model, []),
+                + SERVER_ARGS.get(model, []) + list(args),
                 stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
                 env=dict(os.environ, **env), text=True)
         STARTED.append(self.proc)
@@ -281,12 +290,14 @@ def read_edges(srv, perf, from_ns, to_ns):
         return []
 
 
-def load_run(build, model, point, duration, warmup, with_perf=False, setup_timeout=30):
-    """One loadgen run against a fresh server: returns a row of results and counters."""
+def load_run(build, model, point, duration, warmup, with_perf=False, setup_timeout=30,
+             server_args=(), loadgen_args=()):
+    """One loadgen run against a fresh server: returns a row of results and counters.
+    server_args / loadgen_args are extra options (TLS: certificate, --tls, --reconnect)."""
     conns, depth, size = point
     row = {"model": model, "connections": conns, "depth": depth, "size": size,
            "perf": with_perf}
-    srv = Server(build, model)
+    srv = Server(build, model, server_args)
     perf = None
     lg = None
     err = tempfile.TemporaryFile(mode="w+")
@@ -297,7 +308,7 @@ def load_run(build, model, point, duration, warmup, with_perf=False, setup_timeo
         cmd = [str(build / "bench" / "loadgen"), "--port", str(srv.port),
                "--connections", str(conns), "--depth", str(depth), "--size", str(size),
                "--duration", str(duration), "--warmup", str(warmup),
-               "--setup-timeout", str(setup_timeout), "--drain-timeout", "5"]
+               "--setup-timeout", str(setup_timeout), "--drain-timeout", "5", *loadgen_args]
         if model not in UNPINNED:
             cmd += ["--cpu", str(LOADGEN_CPU)]
         lg = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True,

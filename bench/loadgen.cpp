@@ -13,9 +13,19 @@
 //                [--duration S] [--warmup S] [--threads T] [--cpu C[,C...]]
 //                [--setup-timeout S (30)] [--drain-timeout S (5)]
 //        loadgen --port P --idle --hold S --connections N
+//        ... [--reconnect] [--tls [--tls-ca FILE] [--tls-version 1.2|1.3]
+//                                 [--tls-ciphersuites S] [--tls-ciphers S] [--tls-resume]]
 // --idle opens N connections, does one verified round trip on each, prints "ready N", then
 // holds them until --hold seconds pass or stdin (a pipe, socket or terminal) closes, and
 // prints a JSON line: for measuring a server's memory per idle connection.
+// --tls speaks TLS on every connection (loadgen_tls.hpp: OpenSSL, the version pinned,
+// TLS 1.3 with TLS_AES_128_GCM_SHA256 by default; the certificate verified against
+// --tls-ca's file and 127.0.0.1, not at all without it); the handshake is part of the
+// setup, so the measured window holds only application data. Echoes are checked as usual.
+// --reconnect makes each connection cycle connect (+ TLS handshake) + one echo + close
+// (a close_notify, then RST); "requests" and "rps" then count cycles (handshakes per
+// second with --tls, full handshakes unless --tls-resume offers the last session), and a
+// cycle's latency runs from its connect().
 //
 // Rules: only 127.0.0.0/8, ::1 or localhost are accepted as targets. Every byte the server
 // returns must match the deterministic pattern sent on that connection, and every byte sent

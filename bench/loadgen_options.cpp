@@ -17,8 +17,10 @@ namespace {
 constexpr const char* k_usage =
     "usage: loadgen --port P [--host 127.0.0.1] [--connections N] [--size BYTES]\n"
     "               [--depth D] [--duration S] [--warmup S] [--threads T] [--cpu C[,C...]]\n"
-    "               [--setup-timeout S] [--drain-timeout S]\n"
-    "       loadgen --port P --idle [--hold S] [--connections N] [--size BYTES]\n";
+    "               [--setup-timeout S] [--drain-timeout S] [--reconnect]\n"
+    "               [--tls [--tls-ca FILE] [--tls-version 1.2|1.3] [--tls-ciphersuites S]\n"
+    "                      [--tls-ciphers S] [--tls-resume]]\n"
+    "       loadgen --port P --idle [--hold S] [--connections N] [--size BYTES] [--tls ...]\n";
 
 [[noreturn]] void usage_error(std::string_view what, std::string_view value = {}) {
     std::fprintf(stderr, "loadgen: %.*s%s%.*s\n%s", static_cast<int>(what.size()), what.data(),
@@ -92,8 +94,13 @@ loadgen_options parse_loadgen_options(int argc, char** argv) {
     bool have_port = false;
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
-        if (arg == "--idle") {
-            o.idle = true;
+        bool* flag = arg == "--idle"         ? &o.idle
+                     : arg == "--reconnect"  ? &o.reconnect
+                     : arg == "--tls"        ? &o.tls
+                     : arg == "--tls-resume" ? &o.tls_resume
+                                             : nullptr;
+        if (flag != nullptr) {
+            *flag = true;
             continue;
         }
         if (arg == "--help" || arg == "-h") {
@@ -129,12 +136,32 @@ loadgen_options parse_loadgen_options(int argc, char** argv) {
             o.setup_timeout_s = parse_number<double>(arg, v, 0.001, 86400.0);
         } else if (arg == "--drain-timeout") {
             o.drain_timeout_s = parse_number<double>(arg, v, 0.001, 86400.0);
+        } else if (arg == "--tls-ca") {
+            o.tls_ca = std::string(v);
+        } else if (arg == "--tls-ciphersuites") {
+            o.tls_ciphersuites = std::string(v);
+        } else if (arg == "--tls-ciphers") {
+            o.tls_ciphers = std::string(v);
+        } else if (arg == "--tls-version") {
+            if (v != "1.2" && v != "1.3") {
+                usage_error("--tls-version wants 1.2 or 1.3", v);
+            }
+            o.tls_version = v == "1.2" ? 12 : 13;
         } else {
             usage_error("unknown option", arg);
         }
     }
     if (!have_port) {
         usage_error("--port is required");
+    }
+    if (o.idle && o.reconnect) {
+        usage_error("--idle and --reconnect exclude each other");
+    }
+    if (!o.tls && (!o.tls_ca.empty() || o.tls_resume)) {
+        usage_error("--tls-ca and --tls-resume need --tls");
+    }
+    if (o.tls_resume && !o.reconnect) {
+        usage_error("--tls-resume needs --reconnect (only reconnecting connections resume)");
     }
     resolve_loopback(o);
     return o;

@@ -25,6 +25,18 @@ struct loadgen_options {
     double hold_s = 10.0;        // --hold: how long --idle keeps the connections
     double setup_timeout_s = 30; // connecting (and the idle round trip) must finish by then
     double drain_timeout_s = 5;  // after the run: longest silence while echoes are missing
+    // --reconnect: each connection does connect (+ handshake) + one echo + close, over and
+    // over; "requests" then counts these cycles (connections per second).
+    bool reconnect = false;
+
+    // TLS (--tls): the client side over OpenSSL. Without --tls-ca the server's certificate
+    // is not verified (a benchmark against a throwaway certificate).
+    bool tls = false;
+    std::string tls_ca;                                      // --tls-ca FILE: verify, IP 127.0.0.1
+    std::string tls_ciphersuites = "TLS_AES_128_GCM_SHA256"; // --tls-ciphersuites (TLS 1.3)
+    std::string tls_ciphers;                                 // --tls-ciphers (TLS 1.2 list)
+    int tls_version = 13;                                    // --tls-version 1.2|1.3: pinned
+    bool tls_resume = false; // --tls-resume: --reconnect offers the last session (else full)
 
     // Resolved target; filled by parse_loadgen_options.
     sockaddr_storage addr{};

@@ -1,12 +1,9 @@
-// loadgen_worker.cpp — the per-thread epoll client of loadgen; see loadgen_worker.hpp.
-#include "loadgen_worker.hpp"
+// loadgen_worker.cpp — the per-thread epoll client of loadgen: the load, its drain and
+// the echo check; see loadgen_worker.hpp (opening connections: loadgen_setup.cpp).
+#include "loadgen_connection.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,171 +18,17 @@ namespace bench {
 namespace {
 
 constexpr std::size_t k_scratch_size = 64 * 1024;
-constexpr std::uint32_t k_max_pending_connects = 256; // don't overflow the server's SYN queue
 constexpr int k_max_events = 512;
 constexpr int k_max_reported_errors = 5;
 constexpr double k_max_drain_s = 60; // keeps the run bounded even against a trickling server
 
-// Each worker process reports its failure itself and leaves at once: the other threads'
-// state is of no use after a wrong echo, and the parent (if any) sees status 1.
-[[noreturn]] void hard_fail() {
-    std::fflush(stderr);
-    std::_Exit(1);
-}
-
 } // namespace
-
-std::int64_t now_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-struct loadgen_worker::connection {
-    int fd = -1;
-    std::uint64_t id = 0;
-    // The byte stream is request 0, 1, 2, ... of `size` bytes each. (send_seq, send_off) is
-    // the next byte to send, (recv_seq, recv_off) the next byte expected back.
-    std::uint64_t send_seq = 0;
-    std::uint64_t send_off = 0;
-    std::uint64_t recv_seq = 0;
-    std::uint64_t recv_off = 0;
-    std::uint64_t limit = 0; // requests this connection may start
-    bool connected = false;
-    bool dead = false;
-};
-
-loadgen_worker::loadgen_worker(const loadgen_options& opts, const echo_pattern& pattern,
-                               std::uint64_t first_id, std::uint32_t count, bool spread_sources)
-    : m_opts(opts), m_pattern(pattern), m_spread_sources(spread_sources), m_conns(count),
-      m_sent_at(std::size_t{count} * opts.depth),
-      m_scratch(std::make_unique<unsigned char[]>(k_scratch_size)) {
-    for (std::uint32_t i = 0; i < count; ++i) {
-        m_conns[i].id = first_id + i;
-    }
-}
-
-loadgen_worker::~loadgen_worker() {
-    // Close with RST (linger 0) rather than FIN: a FIN close leaves each client socket in
-    // TIME_WAIT for 60 s holding its ephemeral port, and a series of runs on loopback then
-    // runs out of the ~28k ports, making connect() crawl. The server sees ECONNRESET
-    // instead of EOF, which every echo server treats the same way.
-    const linger abort_close{1, 0};
-    for (connection& c : m_conns) {
-        if (c.fd >= 0) {
-            setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof abort_close);
-            close(c.fd);
-        }
-    }
-    if (m_epfd >= 0) {
-        close(m_epfd);
-    }
-}
-
-void loadgen_worker::open_socket(connection& c) {
-    int family = m_opts.addr.ss_family;
-    c.fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c.fd < 0) {
-        std::fprintf(stderr, "loadgen: socket for connection %llu: %s\n",
-                     static_cast<unsigned long long>(c.id), std::strerror(errno));
-        hard_fail();
-    }
-    int one = 1;
-    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (m_spread_sources && family == AF_INET) {
-        // One source address has ~28k ephemeral ports towards one server port, and the
-        // kernel's search for a free one slows down as they fill up. So for large runs,
-        // spread connections over 127.0.X.1 sources (still loopback); the port is picked at
-        // connect() time thanks to IP_BIND_ADDRESS_NO_PORT.
-        setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-        sockaddr_in src{};
-        src.sin_family = AF_INET;
-        src.sin_addr.s_addr = htonl(0x7f000001u | static_cast<std::uint32_t>(1 + c.id % 250) << 8);
-        if (bind(c.fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
-            std::fprintf(stderr, "loadgen: bind source for connection %llu: %s\n",
-                         static_cast<unsigned long long>(c.id), std::strerror(errno));
-            hard_fail();
-        }
-    }
-    epoll_event ev{};
-    // Registered once for everything: EPOLLOUT reports the connect, then free send space.
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.u64 = static_cast<std::uint64_t>(&c - m_conns.data());
-    if (epoll_ctl(m_epfd, EPOLL_CTL_ADD, c.fd, &ev) != 0) {
-        std::perror("loadgen: epoll_ctl");
-        hard_fail();
-    }
-    if (connect(c.fd, reinterpret_cast<const sockaddr*>(&m_opts.addr), m_opts.addr_len) == 0) {
-        c.connected = true;
-        ++m_connected;
-    } else if (errno != EINPROGRESS) {
-        std::fprintf(stderr, "loadgen: connect to %s (connection %llu): %s\n",
-                     m_opts.addr_text.c_str(), static_cast<unsigned long long>(c.id),
-                     std::strerror(errno));
-        hard_fail();
-    }
-}
-
-void loadgen_worker::finish_connect(connection& c) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) {
-        std::fprintf(stderr, "loadgen: connect to %s (connection %llu): %s\n",
-                     m_opts.addr_text.c_str(), static_cast<unsigned long long>(c.id),
-                     std::strerror(err));
-        hard_fail();
-    }
-    c.connected = true;
-    ++m_connected;
-}
-
-void loadgen_worker::setup(bool round_trip) {
-    m_epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (m_epfd < 0) {
-        std::perror("loadgen: epoll_create1");
-        hard_fail();
-    }
-    const std::int64_t deadline =
-        now_ns() + static_cast<std::int64_t>(m_opts.setup_timeout_s * 1e9);
-    auto check_deadline = [&](const char* phase, std::uint64_t done) {
-        if (done < m_conns.size() && now_ns() > deadline) {
-            std::fprintf(stderr, "loadgen: %s %s timed out after %.1f s: %llu of %zu done\n", phase,
-                         m_opts.addr_text.c_str(), m_opts.setup_timeout_s,
-                         static_cast<unsigned long long>(done), m_conns.size());
-            hard_fail();
-        }
-    };
-    std::size_t next = 0;
-    while (m_connected < m_conns.size()) {
-        while (next < m_conns.size() && next - m_connected < k_max_pending_connects) {
-            open_socket(m_conns[next++]);
-        }
-        if (m_connected < m_conns.size()) {
-            wait_events(100, false);
-        }
-        check_deadline("connecting to", m_connected);
-    }
-    if (!round_trip) {
-        return;
-    }
-    m_setup = true; // record nothing; any failure is fatal
-    for (connection& c : m_conns) {
-        c.limit = 1;
-        pump_send(c);
-    }
-    while (m_completed < m_conns.size()) {
-        wait_events(100, true);
-        check_deadline("round trip with", m_completed);
-    }
-    m_setup = false;
-}
 
 void loadgen_worker::run(std::int64_t measure_from_ns, std::int64_t end_ns) {
     m_measure_from = measure_from_ns;
     m_measure_to = end_ns;
     for (connection& c : m_conns) {
-        c.limit = std::numeric_limits<std::uint64_t>::max();
+        c.limit = m_opts.reconnect ? 1 : std::numeric_limits<std::uint64_t>::max();
         pump_send(c);
     }
     for (std::int64_t now = now_ns(); now < end_ns; now = now_ns()) {
@@ -202,13 +45,17 @@ void loadgen_worker::run(std::int64_t measure_from_ns, std::int64_t end_ns) {
 // reported as lost and fails the run. Waiting for silence rather than a fixed time keeps a
 // slow but working server (megabytes still in flight) from being called lossy.
 void loadgen_worker::drain() {
+    m_draining = true;
     for (connection& c : m_conns) {
-        c.limit = c.send_seq + (c.send_off > 0 ? 1 : 0);
+        // --reconnect: a cycle still connecting finishes (handshake and echo), so the server
+        // never sees a handshake cut short; then recycle closes it for good.
+        const bool opening = m_opts.reconnect && !c.ready && !c.dead;
+        c.limit = opening ? 1 : c.send_seq + (c.send_off > 0 ? 1 : 0);
         pump_send(c);
     }
     auto drained = [this] {
         return std::all_of(m_conns.begin(), m_conns.end(), [](const connection& c) {
-            return c.dead || (c.recv_seq == c.send_seq && c.recv_off == c.send_off);
+            return c.dead || (c.ready && c.recv_seq == c.send_seq && c.recv_off == c.send_off);
         });
     };
     const std::int64_t silence_ns = static_cast<std::int64_t>(m_opts.drain_timeout_s * 1e9);
@@ -221,6 +68,12 @@ void loadgen_worker::drain() {
         wait_events(100, true);
     }
     for (const connection& c : m_conns) {
+        if (!c.dead && !c.ready) {
+            std::fprintf(stderr, "loadgen: connection %llu: %s did not finish within %.1f s\n",
+                         static_cast<unsigned long long>(c.id),
+                         c.connected ? "TLS handshake" : "connect", m_opts.drain_timeout_s);
+            hard_fail();
+        }
         if (!c.dead && !(c.recv_seq == c.send_seq && c.recv_off == c.send_off)) {
             const std::uint64_t size = m_opts.size;
             std::fprintf(stderr,
@@ -256,6 +109,10 @@ void loadgen_worker::wait_events(int timeout_ms, bool running) {
             finish_connect(c);
             continue;
         }
+        if (!c.ready) {
+            step_handshake(c);
+            continue;
+        }
         if (!running) {
             continue; // ET: the send loop starts by trying anyway, no edge is lost
         }
@@ -271,6 +128,9 @@ void loadgen_worker::wait_events(int timeout_ms, bool running) {
 void loadgen_worker::pump_send(connection& c) {
     const std::size_t size = m_opts.size;
     const std::uint32_t depth = m_opts.depth;
+    if (!c.ready) {
+        return; // still connecting or in its handshake: step_handshake sends when it is done
+    }
     while (!c.dead) {
         // Gather the next bytes into one buffer, so a deep pipeline of small requests goes
         // out in one send() call.
@@ -278,7 +138,8 @@ void loadgen_worker::pump_send(connection& c) {
         std::uint64_t seq = c.send_seq;
         std::uint64_t off = c.send_off;
         while (len < k_scratch_size) {
-            if (off == 0 && (seq - c.recv_seq >= depth || seq >= c.limit)) {
+            if (off == 0 && seq * size >= c.retry_end &&
+                (seq - c.recv_seq >= depth || seq >= c.limit)) {
                 break;
             }
             std::size_t avail = 0;
@@ -296,13 +157,15 @@ void loadgen_worker::pump_send(connection& c) {
         if (len == 0) {
             return;
         }
-        ssize_t sent = send(c.fd, m_scratch.get(), len, MSG_NOSIGNAL);
+        ssize_t sent = io_send(c, m_scratch.get(), len);
         if (sent < 0) {
             if (errno == EINTR) {
                 continue;
             }
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 fail(c, "send", errno);
+            } else if (c.ssl != nullptr) {
+                c.retry_end = c.send_seq * size + c.send_off + len; // SSL_write's retry rule
             }
             return; // EAGAIN: the EPOLLOUT edge brings us back
         }
@@ -329,12 +192,13 @@ void loadgen_worker::pump_send(connection& c) {
 
 void loadgen_worker::pump_recv(connection& c) {
     for (;;) {
-        ssize_t n = recv(c.fd, m_scratch.get(), k_scratch_size, 0);
+        ssize_t n = io_recv(c, m_scratch.get(), k_scratch_size);
         if (n > 0) {
             verify(c, m_scratch.get(), static_cast<std::size_t>(n), now_ns());
             // Short read: the queue was empty, and later bytes raise a new edge (see
-            // raw_epoll_echo.cpp); skip the recv() that would only say EAGAIN.
-            if (static_cast<std::size_t>(n) < k_scratch_size) {
+            // raw_epoll_echo.cpp); skip the recv() that would only say EAGAIN. (Not with
+            // TLS: SSL_read returns one record at a time, and may hold more decrypted.)
+            if (c.ssl == nullptr && static_cast<std::size_t>(n) < k_scratch_size) {
                 break;
             }
             continue;
@@ -347,7 +211,21 @@ void loadgen_worker::pump_recv(connection& c) {
         }
         return fail(c, n == 0 ? "server closed the connection" : "recv", n == 0 ? 0 : errno);
     }
+    if (m_opts.reconnect && !m_setup && c.recv_seq >= c.limit) {
+        return recycle(c); // the cycle's echo is back
+    }
     pump_send(c);
+}
+
+ssize_t loadgen_worker::io_send(connection& c, const void* data, std::size_t len) {
+    m_tls_error.clear();
+    return c.ssl != nullptr ? tls_send(c.ssl, data, len, m_tls_error)
+                            : send(c.fd, data, len, MSG_NOSIGNAL);
+}
+
+ssize_t loadgen_worker::io_recv(connection& c, void* data, std::size_t len) {
+    m_tls_error.clear();
+    return c.ssl != nullptr ? tls_recv(c.ssl, data, len, m_tls_error) : recv(c.fd, data, len, 0);
 }
 
 // Checks echoed bytes against what this connection sent; completes requests.
@@ -391,7 +269,9 @@ void loadgen_worker::verify(connection& c, const unsigned char* data, std::size_
             const std::size_t slot = static_cast<std::size_t>(&c - m_conns.data()) * m_opts.depth +
                                      c.recv_seq % m_opts.depth;
             if (now >= m_measure_from && now < m_measure_to) {
-                m_result.latency.record(static_cast<std::uint64_t>(now - m_sent_at[slot]));
+                // --reconnect: a cycle's latency runs from its connect() (handshake included).
+                const std::int64_t from = m_opts.reconnect ? c.opened_at : m_sent_at[slot];
+                m_result.latency.record(static_cast<std::uint64_t>(now - from));
                 ++m_result.requests;
             }
             ++m_completed;
@@ -403,15 +283,20 @@ void loadgen_worker::verify(connection& c, const unsigned char* data, std::size_
 
 void loadgen_worker::fail(connection& c, const char* why, int err) {
     if (m_result.errors < k_max_reported_errors) {
+        // A TLS call names its own failure (OpenSSL's reason); a plain one gives errno.
+        const bool tls = !m_tls_error.empty();
         std::fprintf(stderr, "loadgen: connection %llu to %s: %s%s%s\n",
-                     static_cast<unsigned long long>(c.id), m_opts.addr_text.c_str(), why,
-                     err ? ": " : "", err ? std::strerror(err) : "");
+                     static_cast<unsigned long long>(c.id), m_opts.addr_text.c_str(),
+                     tls ? m_tls_error.c_str() : why, err && !tls ? ": " : "",
+                     err && !tls ? std::strerror(err) : "");
     }
     if (m_setup) {
         hard_fail(); // during the idle round trip every connection must work
     }
     ++m_result.errors;
     c.dead = true;
+    tls_client::finish(c.ssl, false);
+    c.ssl = nullptr;
     close(c.fd);
     c.fd = -1;
 }

@@ -2,6 +2,10 @@
 // non-blocking sockets and edge-triggered epoll set, each connection keeping `depth`
 // requests in flight and checking every echoed byte against echo_pattern.
 //
+// With --tls every connection runs a TLS handshake (loadgen_tls.hpp) before it counts as
+// connected, and all bytes go through its session; with --reconnect a connection that has
+// had its one echo is closed and opened again (a new handshake) until the run ends.
+//
 // Failures: a connect error, a setup timeout or a corrupted echo is a hard failure — the
 // worker prints which connection and where, and ends the process with status 1 (a wrong
 // benchmark number is worse than none). A connection the server closes or resets during
@@ -11,9 +15,11 @@
 #include "echo_pattern.hpp"
 #include "latency_histogram.hpp"
 #include "loadgen_options.hpp"
+#include "loadgen_tls.hpp"
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace bench {
@@ -50,8 +56,15 @@ public:
 private:
     struct connection;
 
+    // loadgen_setup.cpp: opening, the handshake, --reconnect's cycle.
     void open_socket(connection& c);
     void finish_connect(connection& c);
+    void on_connected(connection& c);
+    void step_handshake(connection& c);
+    void recycle(connection& c);
+    // loadgen_worker.cpp: the load.
+    ssize_t io_send(connection& c, const void* data, std::size_t len);
+    ssize_t io_recv(connection& c, void* data, std::size_t len);
     void pump_send(connection& c);
     void pump_recv(connection& c);
     void verify(connection& c, const unsigned char* data, std::size_t len, std::int64_t now);
@@ -66,12 +79,15 @@ private:
     std::vector<connection> m_conns;
     std::vector<std::int64_t> m_sent_at; // depth slots per connection: send time of a request
     std::unique_ptr<unsigned char[]> m_scratch;
-    std::int64_t m_measure_from = 0; // completions in [from, to) are recorded
+    std::unique_ptr<tls_client> m_tls; // with --tls
+    std::string m_tls_error;           // the last TLS call's failure, for fail()
+    std::int64_t m_measure_from = 0;   // completions in [from, to) are recorded
     std::int64_t m_measure_to = 0;
     bool m_setup = false;             // in the idle round trip: every failure is fatal
+    bool m_draining = false;          // --reconnect: a recycled connection is not reopened
     std::int64_t m_last_progress = 0; // when echoed bytes last arrived (drain's stall check)
     std::uint64_t m_completed = 0;    // requests completed in total, warmup included
-    std::uint32_t m_connected = 0;
+    std::uint32_t m_connected = 0;    // connected (TLS: and handshaken) in setup()
     worker_result m_result;
 };
 

@@ -4,7 +4,8 @@
 
 Every ratio in the report divides two numbers measured in the same run (e.g. coio-epoll's
 server CPU per request by raw-epoll's), so load on the machine hits both sides alike.
-Issue 10's targets are judged by bench/targets.py; the plots are bench/report_plots.py.
+Issue 10's targets are judged by bench/targets.py, the TLS section (issue 12 item 8) by
+bench/tls_section.py; the plots are bench/report_plots.py.
 """
 
 import json
@@ -14,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import loops_section  # noqa: E402
 import targets  # noqa: E402
+import tls_section  # noqa: E402
 from report_common import (cpu_ratio, fmt, load_groups, med, micro_index, micro_ns,  # noqa: E402
                            ok, perf_groups, rps_med, spread)
 from report_plots import plots  # noqa: E402
@@ -155,6 +157,7 @@ def write(results, out):
     idx = micro_index(results)
     L = header(results)
     L += targets.markdown(results)
+    L += tls_section.markdown(results)
     L += other_goals(results, groups, idx)
     L += loops_section.markdown(results)
     if made:

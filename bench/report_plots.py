@@ -20,8 +20,10 @@ def plots(results, out):
     groups = load_groups(results)
     models = results.get("models", [])
 
-    # Throughput vs connections, 64 B depth 1.
+    # Throughput vs connections, 64 B depth 1 (not drawn when the run had no plain load
+    # points, e.g. --only tls).
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    drawn = False
     for m in models:
         xs, ys, lo, hi = [], [], [], []
         for (model, c, d, s), rows in sorted(groups.items(), key=lambda kv: kv[0][1]):
@@ -37,16 +39,19 @@ def plots(results, out):
         if xs:
             ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=m,
                         color=COLORS.get(m))
+            drawn = True
     ax.set_xscale("log")
     ax.set_xlabel("connections (64-byte echo, depth 1)")
     ax.set_ylabel("requests / s (median, min–max of 3)")
     ax.set_title("Echo throughput vs connections (server on 1 core)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    if drawn:
+        ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "throughput_vs_connections.png", dpi=110)
+    if drawn:
+        fig.savefig(out / "throughput_vs_connections.png", dpi=110)
+        made.append("throughput_vs_connections.png")
     plt.close(fig)
-    made.append("throughput_vs_connections.png")
 
     # Memory per idle connection.
     idle = [r for r in results.get("idle", {}).get("idle", []) if r.get("ok")]

@@ -16,8 +16,12 @@ Sections (raw data goes to bench/results/raw/, gitignored):
   demo     gather_demo (two 2 s workers gathered) and wait_cost (select/poll/epoll)
   idle     RSS per idle connection, 10,000 connections per server; 19,000 on one coio loop
   load     every server over the connection matrix (the target points included)
-  loops    issue 15: echo_server on 1 and 2 loops, unpinned (bench/loops_section.py);
-           not in the default list (run it with --only loops)
+  tls      coio's TLS echo server (epoll, io_uring) against Asio's ssl::stream: 100
+           connections x depth 1 / 16 x 64 B / 4 KiB, TLS 1.3 AES-128-GCM, memory per idle
+           TLS connection at 10,000, and a handshake rate (bench/tls_section.py; about 3
+           minutes, --quick under 1): ./scripts/bench --only tls [--quick]
+  loops    issue 15: echo_server on 1 and 2 loops, unpinned (bench/loops_section.py;
+           about 1 minute): ./scripts/bench --only loops
 Every load point also gets one run per server with perf attached (syscalls, mmap and
 munmap per request), kept out of the timed runs; see bench/harness.py for what each run
 measures. Then bench/results/latest.md and the PNG plots are written from the results.
@@ -40,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402  bench/harness.py
 import loops_section  # noqa: E402  bench/loops_section.py
 import targets  # noqa: E402  bench/targets.py
+import tls_section  # noqa: E402  bench/tls_section.py
 from harness import (LOADGEN_CPU, MODELS, SERVER_CPU, Server, cleanup, load_run,  # noqa: E402
                      log, perf_usable, read_line)
 
@@ -118,18 +123,22 @@ def section_demo(build, quick):
     return {"gather": gather, "wait_cost": wait}
 
 
-def idle_run(build, model, connections, hold_s=60):
-    """RSS delta of `model` holding `connections` idle connections (one round trip each)."""
-    srv = Server(build, model)
+def idle_run(build, model, connections, hold_s=60, server_args=(), loadgen_args=(),
+             ready_s=60.0):
+    """RSS delta of `model` holding `connections` idle connections (one round trip each;
+    TLS: the handshake, then the round trip, before the RSS is read). ready_s bounds the
+    setup (loadgen_args may raise loadgen's own --setup-timeout to match)."""
+    srv = Server(build, model, server_args)
     try:
         time.sleep(0.2)
         rss0, vm0 = srv.status("VmRSS"), srv.status("VmSize")
         lg = subprocess.Popen(
             [str(build / "bench" / "loadgen"), "--port", str(srv.port), "--idle", "--hold",
-             str(hold_s), "--connections", str(connections), "--cpu", str(LOADGEN_CPU)],
+             str(hold_s), "--connections", str(connections), "--cpu", str(LOADGEN_CPU),
+             *loadgen_args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            line = read_line(lg.stdout, 60.0)
+            line = read_line(lg.stdout, ready_s)
             ok = line is not None and line.startswith(f"ready {connections}")
             time.sleep(0.5)  # let the server finish whatever the last round trips started
             alive = srv.proc.poll() is None
@@ -205,9 +214,10 @@ def plan_load(sections, models, quick, repeats):
     return cells
 
 
-def run_cells(build, cells, duration, warmup, with_counters, tag):
+def run_cells(build, cells, duration, warmup, with_counters, tag, extra=None):
     """Timed runs round by round (each round every point, servers in an order rotated per
-    round, so drift in the machine's load hits every server), then one perf run per cell."""
+    round, so drift in the machine's load hits every server), then one perf run per cell.
+    extra(model) gives load_run's extra keyword arguments (the TLS section's options)."""
     rows = []
     rounds = max((n for cell in cells.values() for n in cell.values()), default=0)
     total = sum(n for cell in cells.values() for n in cell.values())
@@ -221,7 +231,7 @@ def run_cells(build, cells, duration, warmup, with_counters, tag):
             f"size={point[2]} " + ("perf" if with_perf else f"run={rep + 1}"))
         try:
             row = load_run(build, model, point, duration, warmup_for(point[0], warmup),
-                           with_perf=with_perf)
+                           with_perf=with_perf, **(extra(model) if extra else {}))
         except (RuntimeError, OSError, subprocess.SubprocessError) as e:
             row = {"model": model, "connections": point[0], "depth": point[1],
                    "size": point[2], "perf": with_perf, "error": str(e)[-300:]}
@@ -300,13 +310,14 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 1 run per point, fewer points, shorter windows")
-    ap.add_argument("--only", default="targets,micro,demo,idle,load",
-                    help="comma-separated sections: targets, micro, demo, idle, load, loops")
+    ap.add_argument("--only", default="targets,micro,demo,idle,load,tls,loops",
+                    help="comma-separated sections: targets, micro, demo, idle, load, tls, "
+                    "loops")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--duration", type=float, default=1.0)
     ap.add_argument("--warmup", type=float, default=0.3)
     ap.add_argument("--models", default="", help="comma-separated subset of " +
-                    ",".join(MODELS))
+                    ",".join(harness.ALL_MODELS))
     args = ap.parse_args()
     build, out = Path(args.build), Path(args.out)
     raw = out / "raw"
@@ -318,13 +329,18 @@ def main():
     if args.models:
         models = [m for m in models if m in args.models.split(",")]
     sections = args.only.split(",")
-    unknown = set(sections) - {"targets", "micro", "demo", "idle", "load", "loops"}
+    unknown = set(sections) - {"targets", "micro", "demo", "idle", "load", "tls", "loops"}
     if unknown:
         ap.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     repeats = 1 if args.quick else args.repeats
     duration = min(args.duration, 0.5) if args.quick else args.duration
+    tls_models = []
+    if "tls" in sections:
+        wanted = set(args.models.split(",")) if args.models else set()
+        tls_models = tls_section.available(build, wanted, backends(build))
     results = {"machine": machine_info(), "models": models, "quick": args.quick,
-               "sections": sections, "refs": {m: MODELS[m][2] for m in models},
+               "sections": sections,
+               "refs": {m: harness.ALL_MODELS[m][2] for m in models + tls_models},
                "duration_s": duration, "warmup_s": args.warmup, "repeats": repeats}
     t0 = time.monotonic()
     try:
@@ -337,6 +353,9 @@ def main():
         if "load" in sections or "targets" in sections:
             results["load"] = section_load(build, sections, models, args.quick, repeats,
                                            duration, args.warmup)
+        if "tls" in sections:
+            results["tls"] = tls_section.section(build, tls_models, args.quick, repeats,
+                                                 duration, args.warmup, run_cells, idle_run)
         if "loops" in sections:
             results["loops"] = loops_section.section_loops(build, backends(build), args.quick,
                                                            repeats, duration, args.warmup,
