@@ -31,6 +31,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,30 +86,53 @@ coio::server_options on_every_loop() {
     return o;
 }
 
-coio::task<> serve_here(std::string host, std::uint16_t port) {
+// Runs on every other loop: listens on the port loop 0 got, tells loop 0 so
+// (then drops its sender), and serves until cancelled.
+coio::task<> serve_here(std::string host, std::uint16_t port,
+                        coio::channel_sender<std::size_t> listening) {
     served_report report; // prints this loop's connection count when it ends
     coio::server srv = co_await coio::start_server(echo, host, port, on_every_loop());
+    {
+        coio::channel_sender<std::size_t> tell = std::move(listening);
+        co_await tell.send(coio::loop_ref::running().index());
+    }
     co_await srv.serve_forever();
 }
 
-// Runs on loop 0: binds first (port 0 picks one), then has every other loop
-// listen on the same port. A failure on any loop cancels the others;
-// cancelling this task (SIGTERM) stops every loop's server.
+// Runs on loop 0: binds first (port 0 picks one), has every other loop
+// listen on the same port, and prints "listening" once all do. A failure on
+// any loop cancels the others; cancelling this task (SIGTERM) stops every
+// loop's server.
 coio::task<> serve_every_loop(std::string host, std::uint16_t port) {
-    served_report report; // prints this loop's connection count when it ends
+    served_report report;
     coio::server srv = co_await coio::start_server(echo, host, port, on_every_loop());
-    std::printf("listening on %s (backend %s, %zu loops)\n",
-                srv.local_address().to_string().c_str(), coio::backend_name().c_str(),
-                coio::loop_ref::all().size());
-    std::fflush(stdout);
+    const std::vector<coio::loop_ref> loops = coio::loop_ref::all();
+    auto [tell, listening] = coio::channel<std::size_t>(loops.size());
     coio::task_group g;
-    for (const coio::loop_ref& loop : coio::loop_ref::all()) {
-        if (!loop.is_current()) {
-            g.create_task(loop.spawn(serve_here(host, srv.port())));
-        }
+    for (std::size_t i = 1; i < loops.size(); ++i) {
+        g.create_task(loops[i].spawn(serve_here(host, srv.port(), tell)));
     }
-    g.create_task(srv.serve_forever());
-    co_await g.wait();
+    {
+        // Loop 0's sender goes: recv() ends once each other loop's is gone too
+        // (after it sent, or when its task failed).
+        coio::channel_sender<std::size_t> mine = std::move(tell);
+    }
+    std::size_t ready = 1;
+    for (;;) {
+        std::optional<std::size_t> loop = co_await listening.recv();
+        if (!loop) {
+            break;
+        }
+        ++ready;
+    }
+    if (ready == loops.size()) {
+        std::printf("listening on %s (backend %s, %zu loops)\n",
+                    srv.local_address().to_string().c_str(), coio::backend_name().c_str(),
+                    loops.size());
+        std::fflush(stdout);
+        g.create_task(srv.serve_forever());
+    }
+    co_await g.wait(); // throws what failed
 }
 // end::every_core[]
 
