@@ -15,17 +15,24 @@ namespace coio {
 
 namespace {
 thread_local event_loop* t_current = nullptr;
+// The running loop's clock state (coio::now()); null while none runs.
+thread_local const detail::loop_time* t_time = nullptr;
 
-// Sets t_current for the duration of a drive or teardown.
+// Sets t_current (and t_time) for the duration of a drive or teardown.
 class current_guard {
 public:
-    explicit current_guard(event_loop* loop) : m_prev(std::exchange(t_current, loop)) {}
+    current_guard(event_loop* loop, const detail::loop_time* time)
+        : m_prev(std::exchange(t_current, loop)), m_prev_time(std::exchange(t_time, time)) {}
     current_guard(const current_guard&) = delete;
     current_guard& operator=(const current_guard&) = delete;
-    ~current_guard() { t_current = m_prev; }
+    ~current_guard() {
+        t_current = m_prev;
+        t_time = m_prev_time;
+    }
 
 private:
     event_loop* m_prev;
+    const detail::loop_time* m_prev_time;
 };
 
 std::string_view env_backend() {
@@ -59,7 +66,7 @@ event_loop::event_loop(std::string_view backend)
 
 event_loop::~event_loop() {
     detail::loop_impl& im = *m_impl;
-    current_guard g(this);
+    current_guard g(this, &m_impl->m_time);
     // 1. Cancel what is left and let it unwind normally (asyncio.run does the same).
     im.cancel_all();
     while ((im.m_tasks > 0 || im.m_external > 0) && run_once(nullptr)) {
@@ -108,6 +115,46 @@ event_loop::~event_loop() {
     while (!m_core.m_ready.empty()) {
         (void)m_core.m_ready.pop(); // handles of frames destroyed above
     }
+}
+
+std::chrono::steady_clock::time_point now() noexcept {
+    const detail::loop_time* t = t_time;
+    if (t == nullptr) {
+        return std::chrono::steady_clock::now();
+    }
+    return t->paused ? t->frozen : std::chrono::steady_clock::now() + t->offset;
+}
+
+void event_loop::pause_time() noexcept {
+    detail::loop_time& t = m_impl->m_time;
+    if (!t.paused) {
+        t.frozen = std::chrono::steady_clock::now() + t.offset;
+        t.paused = true;
+    }
+}
+
+void event_loop::resume_time() noexcept {
+    detail::loop_time& t = m_impl->m_time;
+    if (t.paused) {
+        t.offset = t.frozen - std::chrono::steady_clock::now();
+        t.paused = false;
+    }
+}
+
+void event_loop::advance_time(std::chrono::nanoseconds d) noexcept {
+    detail::loop_time& t = m_impl->m_time;
+    if (d.count() <= 0) {
+        return;
+    }
+    if (t.paused) {
+        t.frozen += d;
+    } else {
+        t.offset += d;
+    }
+}
+
+bool event_loop::time_paused() const noexcept {
+    return m_impl->m_time.paused;
 }
 
 event_loop* event_loop::current() noexcept {
@@ -185,7 +232,7 @@ void event_loop::drive(detail::root_base& main) {
         throw std::logic_error("coio: run_until_complete called while a loop is already running "
                                "on this thread (await the task instead)");
     }
-    current_guard g(this);
+    current_guard g(this, &m_impl->m_time);
     detail::loop_impl& im = *m_impl;
     while (!main.m_done) {
         if (!run_once(&main)) {
@@ -214,13 +261,22 @@ bool event_loop::run_once(const detail::root_base* main) {
     detail::ready_queue& ready = m_core.m_ready;
     const bool work_ready = !ready.empty() || !im.m_callbacks.empty();
     std::chrono::nanoseconds timeout{-1};
+    const detail::timer_node* jump_to = nullptr; // paused time: the timer to skip ahead to
     if (work_ready) {
         timeout = std::chrono::nanoseconds{0};
     } else if (const detail::timer_node* t = im.m_timers.top()) {
         // Compared before subtracting: deadline - now overflows for a
         // deadline near time_point::min() (sleep_until, timeout_at).
-        const clock::time_point now = clock::now();
+        const clock::time_point now = coio::now();
         timeout = t->m_deadline <= now ? std::chrono::nanoseconds{0} : t->m_deadline - now;
+        if (im.m_time.paused && timeout.count() > 0) {
+            // Never wait for a timer in real time: poll, and jump if idle.
+            // Work outside the loop makes it wait for that work instead.
+            const bool outside = im.m_external > 0 || im.m_remote_pending.load();
+            const bool never = t->m_deadline == clock::time_point::max();
+            timeout = outside || never ? std::chrono::nanoseconds{-1} : std::chrono::nanoseconds{0};
+            jump_to = outside || never ? nullptr : t;
+        }
     } else if (!im.can_progress()) {
         return false;
     }
@@ -228,6 +284,10 @@ bool event_loop::run_once(const detail::root_base* main) {
     if (!work_ready || im.m_in_flight > 0) {
         im.m_backend->wait(timeout);
         im.take_remote();
+    }
+    if (jump_to != nullptr && ready.empty() && im.m_callbacks.empty() && im.m_external == 0 &&
+        im.m_timers.top() == jump_to) {
+        im.m_time.frozen = jump_to->m_deadline; // nothing else happened: time jumps
     }
     // 3. Fire due timers (in deadline order); they post their waiters.
     if (!im.m_timers.empty()) {
@@ -486,7 +546,7 @@ std::size_t loop_impl::fire_timers() {
     if (m_timers.empty()) {
         return 0;
     }
-    const auto now = event_loop::clock::now();
+    const auto now = coio::now();
     while (timer_node* t = m_timers.top()) {
         if (t->m_deadline > now) {
             break;

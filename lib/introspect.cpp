@@ -227,7 +227,7 @@ void timeout_core::describe_timeout(const void* self, await_printer& out) {
     if (t->m_timer.m_deadline == time_point::max()) {
         out.text("no deadline");
     } else {
-        const auto left = t->m_timer.m_deadline - std::chrono::steady_clock::now();
+        const auto left = t->m_timer.m_deadline - coio::now();
         out.seconds(std::chrono::duration<double>(left).count());
         out.text(t->m_fired ? " past, cancelling" : " left");
     }

@@ -20,6 +20,14 @@
 
 namespace coio::detail {
 
+// The loop's clock (coio::now(), event_loop::pause_time): steady_clock plus
+// `offset` while it runs, `frozen` while paused.
+struct loop_time {
+    bool paused = false;
+    std::chrono::steady_clock::time_point frozen{};
+    std::chrono::nanoseconds offset{0};
+};
+
 struct loop_impl final : completion_sink {
     loop_impl(event_loop& loop, loop_core& core) : m_loop(loop), m_core(core) {}
 
@@ -71,6 +79,7 @@ struct loop_impl final : completion_sink {
     std::mutex m_remote_mutex;
     std::vector<std::function<void()>> m_remote;
     std::atomic<bool> m_remote_pending{false};
+    loop_time m_time;
     std::size_t m_external = 0; // loop thread only: see event_loop::external_begin
 
     loop_resource* m_resources = nullptr; // attached by loop_core::attach

@@ -140,7 +140,7 @@ completion_queue::completion_queue(std::vector<root_base*> roots, wait_clock::ti
 }
 
 bool completion_queue::expired() const noexcept {
-    return m_deadline != wait_clock::time_point::max() && wait_clock::now() >= m_deadline;
+    return m_deadline != wait_clock::time_point::max() && coio::now() >= m_deadline;
 }
 
 bool completion_queue::ready() const noexcept {

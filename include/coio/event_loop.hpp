@@ -16,6 +16,7 @@
 #pragma once
 
 #include <coio/detail/io_op.hpp>
+#include <coio/detail/loop_clock.hpp>
 #include <coio/detail/loop_core.hpp>
 #include <coio/detail/root.hpp>
 #include <coio/detail/timer.hpp>
@@ -163,6 +164,27 @@ public:
     [[nodiscard]] bool debug() const noexcept;
     void set_slow_callback_duration(std::chrono::nanoseconds d) noexcept;
     [[nodiscard]] std::chrono::nanoseconds slow_callback_duration() const noexcept;
+
+    // Paused time (Tokio's time::pause; for tests of time-based code). The
+    // loop's clock - coio::now() (detail/loop_clock.hpp), which every coio
+    // sleep, timer, timeout, interval, call_later and stream or server
+    // timeout reads - stops. When the loop then has nothing to run and no
+    // work outside it is pending (a thread-pool job, a hand-off from another
+    // thread or loop), it jumps to the next timer's deadline instead of
+    // waiting for it: time-based code runs in no real time, and timers fire
+    // in deadline order (equal deadlines in the order they were set). I/O is
+    // still polled, without waiting, before each jump: a peer in another
+    // process that has not answered yet is not waited for, so its timeout
+    // fires. A timer at time_point::max() ("never") is never jumped to.
+    // resume_time() lets the clock run again from the paused reading;
+    // advance_time(d) moves it forward by d, paused or not (timers that
+    // became due fire on the next iteration). std::chrono::steady_clock
+    // itself is not affected: deadlines must come from coio::now() (or the
+    // duration forms, sleep(d), wait_for(x, d), ...). Loop thread only.
+    void pause_time() noexcept;
+    void resume_time() noexcept;
+    void advance_time(std::chrono::nanoseconds d) noexcept;
+    [[nodiscard]] bool time_paused() const noexcept;
 
     // Called by root_finished / root_release (detail).
     void on_root_finished(detail::root_base& r) noexcept;

@@ -10,7 +10,7 @@
 // tick() suspends until the next tick is due and returns the time it was
 // due at (not when it resumed). Ticks are on a fixed schedule, first + k *
 // period; `interval(period)` starts one period from now, `interval(first,
-// period)` at `first` (Tokio's interval ticks at once; pass now() for that).
+// period)` at `first` (Tokio's interval ticks at once; pass coio::now() for that).
 //
 // Missed ticks: when the task comes back to tick() too late - the loop was
 // busy, or the work between ticks took longer than a period - the tick that
@@ -50,7 +50,7 @@ public:
     template <class Rep, class Period>
     explicit interval(std::chrono::duration<Rep, Period> period,
                       missed_tick behaviour = missed_tick::skip)
-        : interval(clock::now() + to_clock(period), to_clock(period), behaviour) {}
+        : interval(coio::now() + to_clock(period), to_clock(period), behaviour) {}
     template <class Rep, class Period>
     interval(clock::time_point first, std::chrono::duration<Rep, Period> period,
              missed_tick behaviour = missed_tick::skip)
@@ -69,7 +69,7 @@ public:
         // The time the tick was due at. Throws cancelled_error if cancelled.
         clock::time_point await_resume() {
             m_sleep.await_resume();
-            m_iv->advance(m_scheduled, clock::now());
+            m_iv->advance(m_scheduled, coio::now());
             return m_scheduled;
         }
 
@@ -82,7 +82,7 @@ public:
     // Suspend until the next tick.
     [[nodiscard]] tick_awaiter tick() noexcept { return tick_awaiter(*this); }
     // Restart the schedule: the next tick is one period from now.
-    void reset() noexcept { m_next = clock::now() + m_period; }
+    void reset() noexcept { m_next = coio::now() + m_period; }
 
     [[nodiscard]] clock::duration period() const noexcept { return m_period; }
     // When the next tick is due.

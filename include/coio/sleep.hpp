@@ -73,7 +73,7 @@ private:
     }
     static void describe(const void* ctx, await_printer& out) {
         const auto* self = static_cast<const sleep_awaiter*>(ctx);
-        const auto left = self->m_timer.m_deadline - std::chrono::steady_clock::now();
+        const auto left = self->m_timer.m_deadline - coio::now();
         out.text("sleep ");
         out.seconds(std::chrono::duration<double>(left).count());
         out.text(" left");
@@ -110,8 +110,9 @@ private:
 
 } // namespace detail
 
-// Suspend until `deadline` (never earlier). A deadline in the past still goes
-// through the timer queue, so it yields to other ready tasks.
+// Suspend until `deadline` (never earlier) on the loop's clock: compute it
+// from coio::now() (event_loop::pause_time). A deadline in the past still
+// goes through the timer queue, so it yields to other ready tasks.
 [[nodiscard]] inline detail::sleep_awaiter
 sleep_until(std::chrono::steady_clock::time_point deadline) {
     return detail::sleep_awaiter(deadline);

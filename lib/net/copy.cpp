@@ -15,20 +15,20 @@ struct copy_state {
         : m_a(a), m_b(b), m_idle(idle),
           m_dog([](void* s) noexcept { static_cast<copy_state*>(s)->on_deadline(); }, this) {
         if (m_idle.count() > 0) {
-            m_active = detail::watchdog::clock::now();
+            m_active = coio::now();
             m_dog.arm_by(m_active + m_idle);
         }
     }
 
     void progress() noexcept {
         if (m_idle.count() > 0) {
-            m_active = detail::watchdog::clock::now();
+            m_active = coio::now();
         }
     }
 
     void on_deadline() noexcept {
         const auto due = m_active + m_idle;
-        if (detail::watchdog::clock::now() >= due) {
+        if (coio::now() >= due) {
             m_timed_out = true;
             m_a->abort(); // the directions' operations complete as cancelled
             m_b->abort();

@@ -29,7 +29,7 @@ class pause_awaiter {
 public:
     pause_awaiter(listener_state& st, listening_socket& ls, std::chrono::milliseconds d)
         : m_state(st), m_listening(ls) {
-        m_timer.m_deadline = std::chrono::steady_clock::now() + d;
+        m_timer.m_deadline = coio::now() + d;
         m_timer.m_fire = &on_fire;
         m_timer.m_ctx = this;
     }

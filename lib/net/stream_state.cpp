@@ -38,7 +38,7 @@ bool any_timeout(const stream_options& o) noexcept {
 
 stream_timing::stream_timing(void* state)
     : dog([](void* s) noexcept { static_cast<stream_state*>(s)->on_deadline(); }, state) {
-    read_since = write_since = active_since = clock::now();
+    read_since = write_since = active_since = coio::now();
 }
 
 stream_state::stream_state(socket s, const stream_options& o, int pipe, const address* known_peer)
@@ -106,7 +106,7 @@ void stream_state::before_read_wait() {
     check_readable();
     read_waiting = true;
     if (timing && opts.read_timeout.count() > 0) {
-        timing->read_since = clock::now();
+        timing->read_since = coio::now();
         timing->dog.arm_by(timing->read_since + opts.read_timeout);
     }
 }
@@ -118,7 +118,7 @@ void stream_state::on_chunk(chunk_result& r) {
     read_waiting = false;
     if (r.ok()) {
         if (timing) {
-            timing->active_since = clock::now();
+            timing->active_since = coio::now();
         }
         if (transport) { // decrypted into rbuf; r.data goes back to the pool
             eof = transport->on_data(r.data.view(), rbuf, wbuf);
@@ -146,13 +146,13 @@ void stream_state::on_chunk(chunk_result& r) {
 
 void stream_state::on_write_progress() noexcept {
     if (timing) {
-        timing->active_since = clock::now();
+        timing->active_since = coio::now();
     }
 }
 
 void stream_state::before_write_wait() {
     if (timing && opts.write_timeout.count() > 0) {
-        timing->write_since = clock::now();
+        timing->write_since = coio::now();
         timing->dog.arm_by(timing->write_since + opts.write_timeout);
     }
 }
@@ -267,7 +267,7 @@ void stream_state::on_deadline() noexcept {
         return;
     }
     stream_timing& tm = *timing;
-    const auto now = clock::now();
+    const auto now = coio::now();
     auto next = clock::time_point::max();
     if (flushing && unsent() > 0) {
         const auto due = due_after(tm.write_since, opts.write_timeout);

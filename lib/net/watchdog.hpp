@@ -19,6 +19,8 @@
 #include <coio/detail/loop_core.hpp>
 #include <coio/detail/timer.hpp>
 
+#include <coio/detail/loop_clock.hpp>
+
 #include <chrono>
 
 namespace coio::detail {

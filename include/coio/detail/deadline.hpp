@@ -1,6 +1,8 @@
-// coio/detail/deadline.hpp - now + a duration, without overflow, for sleep()
+// coio/detail/deadline.hpp - coio::now() + a duration, without overflow, for sleep()
 // and the timeouts (timeout_state.hpp).
 #pragma once
+
+#include <coio/detail/loop_clock.hpp>
 
 #include <chrono>
 
@@ -14,7 +16,7 @@ template <class Rep, class Period>
 std::chrono::steady_clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) {
     using clock = std::chrono::steady_clock;
     using seconds = std::chrono::duration<double>;
-    const clock::time_point now = clock::now();
+    const clock::time_point now = coio::now();
     // Compared in floating point: converting hours::max() to nanoseconds overflows.
     const seconds wanted(d);
     if (wanted >= seconds(clock::time_point::max() - now)) {
