@@ -72,6 +72,7 @@ public:
     std::optional<coio::server> tls_listener; // --listen-tls on this loop
     expired_counts push_expired;              // push_server.cpp counts, housekeeping reports
     coio::tls_context pull_tls;               // --tls-ca: the sources' client context, else empty
+    bool stopping = false;                    // this loop is stopping (loop 0's stop reached it)
 
     [[nodiscard]] bool is_writer() const noexcept { return index == 0; }
 

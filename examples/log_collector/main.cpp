@@ -102,6 +102,8 @@ coio::task<int> run_collector(collector* c) {
         co_return exit_failure;
     }
 
+    say_listening(c);
+
     std::vector<coio::task_handle<>> loops;
     for (std::size_t k = 0; k < c->shards.size(); ++k) {
         loops.push_back(coio::create_task(on_loop(c, k, run_shard(&c->shards[k])),

@@ -74,7 +74,7 @@ coio::task<> push_connection(shard* sh, coio::stream_reader reader, coio::stream
         }
     };
     read_end end = read_end::data;
-    while (end == read_end::data && !c->stop.is_set()) {
+    while (end == read_end::data && !sh->stopping) {
         // Up to read_size bytes. While a message is unfinished the read is
         // bounded by --message-timeout; otherwise no timer runs here (the
         // stream's idle_timeout bounds a sender between messages).

@@ -156,10 +156,6 @@ coio::task<bool> listen_push(shard* sh, bool tls, std::optional<coio::server>* o
     if (sh->is_writer()) { // the others listen on the same address
         const std::string where = (tls ? "tls " : "") + (*out)->local_address().to_string();
         sh->push.name += " " + where; // the port, if 0 was given
-        c->con.message("push: listening on " + where +
-                       (c->loops.size() > 1
-                            ? " (" + std::to_string(c->loops.size()) + " loops, SO_REUSEPORT)"
-                            : ""));
     }
     co_return true;
 }
@@ -214,6 +210,20 @@ coio::task<bool> setup_shard(shard* sh) {
     co_return true;
 }
 
+void say_listening(collector* c) {
+    const shard& sh = c->shards[0];
+    for (const std::optional<coio::server>* srv : {&sh.listener, &sh.tls_listener}) {
+        if (*srv) {
+            const std::string where =
+                (srv == &sh.tls_listener ? "tls " : "") + (*srv)->local_address().to_string();
+            c->con.message("push: listening on " + where +
+                           (c->loops.size() > 1
+                                ? " (" + std::to_string(c->loops.size()) + " loops, SO_REUSEPORT)"
+                                : ""));
+        }
+    }
+}
+
 coio::task<> close_shard(shard* sh) {
     sh->listener.reset();
     sh->tls_listener.reset();
@@ -229,6 +239,7 @@ coio::task<> run_shard(shard* sh) {
     } catch (const coio::cancelled_error&) {
         // the stop
     }
+    sh->stopping = true;
 
     // Stop: no new push connections; end the reads (each push connection
     // writes what it received); let every source write and acknowledge what

@@ -41,6 +41,10 @@ coio::task<bool> setup_shard(shard* sh);
 // bug) stops the collector (collector::fail) with exit status 1.
 coio::task<> run_shard(shard* sh);
 
+// Loop 0, once every loop has set up: "push: listening on ADDRESS" for each
+// listener (senders may connect from then on: every loop accepts).
+void say_listening(collector* c);
+
 // Close sh's listeners (on its loop), after a failed setup elsewhere.
 coio::task<> close_shard(shard* sh);
 
