@@ -49,7 +49,7 @@ Sources:
   --max-connections N    push connections open at once, per listener (default
                          1024); at the cap accepting pauses until one ends
                          (further senders wait in the listen backlog; said
-                         once). With --loops N each loop takes N-th of it
+                         once). With --loops N each loop takes an N-th of it
                          (rounded up)
   --push-memory BYTES    bytes of unfinished push messages held at once, all
                          connections together (default 64m; k, m, g suffixes):
