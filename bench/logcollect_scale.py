@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/logcollect_scale.py - coio-logcollect with 10,000 sources on one loop.
+"""bench/logcollect_scale.py - coio-logcollect with 10,000 sources on one loop (or --loops N).
 
 Starts --processes log_source processes with --ports (sources / processes)
 each - so 10,000 TCP sources - and one coio-logcollect reading all of them
@@ -14,8 +14,11 @@ acknowledges them. Reports per backend:
                  idle collector with no source) / sources
   peak_rss_mib   the collector's VmHWM
 
+--loops N is passed to coio-logcollect (its sources spread over N loops;
+cpu_us_per_line then counts every thread's CPU); the rows say which.
+
 Not part of the test suite (it needs ~20,000 fds and a quiet machine).
-Run:  python3 bench/logcollect_scale.py --build build/gcc [--sources 10000]
+Run:  python3 bench/logcollect_scale.py --build build/gcc [--sources 10000] [--loops 2]
 Prints a table, then one JSON line per backend.
 """
 import argparse
@@ -59,8 +62,8 @@ def run_backend(a, backend, work):
     procs = []
     try:
         # Idle collector: the baseline for memory per source.
-        idle = subprocess.Popen([a.collector, "--listen", "0", "-o", os.devnull,
-                                 "--stats-interval", "0"], env=env,
+        idle = subprocess.Popen([a.collector, "--loops", str(a.loops), "--listen", "0", "-o",
+                                 os.devnull, "--stats-interval", "0"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(idle)
         time.sleep(0.5)
@@ -86,8 +89,8 @@ def run_backend(a, backend, work):
         err = work / f"collector-{backend}.err"
         output = a.output or str(work / f"collected-{backend}.txt")
         t0 = time.monotonic()
-        c = subprocess.Popen([a.collector, "--sources", str(srcfile), "-o", output,
-                              "--stats-interval", "0.2"], env=env,
+        c = subprocess.Popen([a.collector, "--loops", str(a.loops), "--sources", str(srcfile),
+                              "-o", output, "--stats-interval", "0.2"], env=env,
                              stdout=subprocess.DEVNULL, stderr=open(err, "w"))
         procs.append(c)
         connected_at = None
@@ -117,7 +120,7 @@ def run_backend(a, backend, work):
         for p in procs:
             p.wait(30)
         mem_kib = max(conn_kib, rss_end)
-        return dict(backend=backend, sources=a.sources, lines=total, seconds=round(elapsed, 2),
+        return dict(backend=backend, loops=a.loops, sources=a.sources, lines=total, seconds=round(elapsed, 2),
                     connect_s=round(connected_at, 2), lines_per_s=round(total / elapsed),
                     cpu_s=round(cpu, 2), cpu_us_per_line=round(cpu / total * 1e6, 2),
                     base_rss_kib=base_kib, rss_kib=mem_kib,
@@ -140,6 +143,7 @@ def main():
     ap.add_argument("--backend", help="only this backend")
     ap.add_argument("--output", help="collector output (default: a temporary file)")
     ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--loops", type=int, default=1, help="coio-logcollect --loops N")
     a = ap.parse_args()
     a.collector = str(Path(a.build) / "examples" / "coio-logcollect")
     a.log_source = str(Path(a.build) / "examples" / "log_source")
@@ -151,7 +155,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="coio-lc-scale-") as d:
         for b in backends:
             rows.append(run_backend(a, b, Path(d)))
-    cols = ["backend", "sources", "lines", "seconds", "connect_s", "lines_per_s",
+    cols = ["backend", "loops", "sources", "lines", "seconds", "connect_s", "lines_per_s",
             "cpu_us_per_line", "kib_per_source", "peak_rss_mib"]
     print(" ".join(f"{c:>15}" for c in cols))
     for r in rows:

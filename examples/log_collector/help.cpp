@@ -16,7 +16,8 @@ constexpr const char* help_text = R"(usage: coio-logcollect [options] HOST:PORT.
 Collect newline-delimited log lines from TCP log sources into one output.
 Each HOST:PORT is a source the collector connects to ("pull"): it reads the
 stream in fixed-size chunks, reassembles lines, writes them out and answers
-every line with "ACK\n". All sources run as tasks on one event loop. With
+every line with "ACK\n". All sources run as tasks on one event loop (or on
+N with --loops N). With
 --listen it also accepts syslog senders ("push", RFC 6587 framing, no ACKs),
 with --listen-tls syslog over TLS (RFC 5425).
 
@@ -33,10 +34,13 @@ Sources:
                          HOST:PORT), alongside --listen or alone; the source
                          column is "push tls HOST:PORT". A failed handshake
                          closes that connection only and is reported
-  --tls-ca FILE          connect to every HOST:PORT source over TLS; its
-                         certificate must verify against the CAs in FILE
-                         (PEM) and name the source's IP address (an IP
-                         subjectAltName). A failed handshake is retried
+  tls://HOST:PORT        a source reached over TLS (needs --tls-ca); the
+                         others stay plain TCP
+  --tls-ca FILE          the CAs for tls:// sources; with no tls:// source,
+                         connect to every HOST:PORT source over TLS. A TLS
+                         source's certificate must verify against the CAs
+                         in FILE (PEM) and name the source's IP address (an
+                         IP subjectAltName). A failed handshake is retried
                          with backoff, as a refused connect is
   --tls-cert FILE        the certificate chain (PEM, leaf first) of the
                          --listen-tls server, and with --tls-ca the client
@@ -45,12 +49,14 @@ Sources:
   --max-connections N    push connections open at once, per listener (default
                          1024); at the cap accepting pauses until one ends
                          (further senders wait in the listen backlog; said
-                         once)
+                         once). With --loops N each loop takes an N-th of it
+                         (rounded up)
   --push-memory BYTES    bytes of unfinished push messages held at once, all
                          connections together (default 64m; k, m, g suffixes):
                          each connection holds at most min(--max-line,
                          BYTES / --max-connections / listeners), longer
-                         messages are written in pieces of that size
+                         messages are written in pieces of that size; a
+                         total for all loops
   --max-frame N          longest octet-counted frame (default 65536); a longer
                          count is a framing error: the frame is read up to LF
                          instead, as rsyslog does
@@ -86,6 +92,16 @@ Timeouts (seconds, fractions allowed; 0 turns one off):
   --message-timeout S    close a push connection whose message stays
                          unfinished for S seconds - a sender trickling bytes
                          (default 30); it bounds a TLS handshake too
+
+Loops:
+  --loops N              run on N event loops, one thread each (default 1;
+                         0 = one per available core; at most 256). Source i
+                         runs on loop i % N; --listen and --listen-tls accept
+                         on every loop (SO_REUSEPORT, one port). Loop 0 owns
+                         the output: the other loops hand it their records
+                         and a line is acknowledged only after loop 0 wrote
+                         it. Stats and the summary are summed over the loops
+                         (the summary ends with one line per loop)
 
 Progress (stderr):
   --stats-interval S     when stderr is not a terminal, print a stats line every

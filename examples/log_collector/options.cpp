@@ -95,6 +95,11 @@ std::optional<coio::address> parse_address(std::string_view text) {
 }
 
 bool add_source(options& o, std::string_view text, const std::string& where) {
+    constexpr std::string_view tls_prefix = "tls://";
+    const bool tls = text.substr(0, tls_prefix.size()) == tls_prefix;
+    if (tls) {
+        text.remove_prefix(tls_prefix.size());
+    }
     std::optional<coio::address> a = parse_address(text);
     if (!a) {
         usage_error(where + "bad source '" + std::string(text) +
@@ -110,6 +115,7 @@ bool add_source(options& o, std::string_view text, const std::string& where) {
         return false;
     }
     o.sources.push_back(*a);
+    o.source_tls.push_back(tls);
     return true;
 }
 
@@ -181,7 +187,7 @@ parse_result parse_options(int argc, char** argv, options& o) {
             value = a.substr(eq + 1);
             has_value = true;
         }
-        static constexpr std::array<std::string_view, 22> with_value = {"-o",
+        static constexpr std::array<std::string_view, 23> with_value = {"-o",
                                                                         "--output",
                                                                         "--format",
                                                                         "--chunk-size",
@@ -202,7 +208,8 @@ parse_result parse_options(int argc, char** argv, options& o) {
                                                                         "--keepalive",
                                                                         "--ack-timeout",
                                                                         "--idle-timeout",
-                                                                        "--message-timeout"};
+                                                                        "--message-timeout",
+                                                                        "--loops"};
         if (std::find(with_value.begin(), with_value.end(), name) == with_value.end()) {
             usage_error("unknown option " + std::string(a));
             return parse_result::usage_error;
@@ -312,6 +319,13 @@ parse_result parse_options(int argc, char** argv, options& o) {
                 return parse_result::usage_error;
             }
             o.max_frame = n;
+        } else if (name == "--loops") {
+            if (!parse_u64(value, n) || n > max_loops) {
+                usage_error(bad + " (0 .. " + std::to_string(max_loops) +
+                            "; 0 = one per available core)");
+                return parse_result::usage_error;
+            }
+            o.loops = n;
         } else if (name == "--sources") {
             if (parse_result r = read_sources_file(o, std::string(value)); r != parse_result::run) {
                 return r;
@@ -339,11 +353,21 @@ parse_result parse_options(int argc, char** argv, options& o) {
         usage_error("--tls-ca is for pull sources (HOST:PORT): none given");
         return parse_result::usage_error;
     }
+    const bool some_tls =
+        std::find(o.source_tls.begin(), o.source_tls.end(), true) != o.source_tls.end();
+    if (some_tls && o.tls_ca.empty()) {
+        usage_error("tls://HOST:PORT sources need --tls-ca FILE");
+        return parse_result::usage_error;
+    }
+    if (!some_tls && !o.tls_ca.empty()) {
+        o.source_tls.assign(o.sources.size(), true); // --tls-ca alone: every source
+    }
     if (o.listen && o.listen_tls && *o.listen == *o.listen_tls && o.listen->port() != 0) {
         usage_error("--listen and --listen-tls name the same address");
         return parse_result::usage_error;
     }
-    if (o.push_memory / (o.max_connections * std::max<std::size_t>(push_listeners(o), 1)) < 1024) {
+    const std::size_t all_connections = loop_connections(o) * loop_count(o); // --loops 0: 1 here
+    if (o.push_memory / (all_connections * std::max<std::size_t>(push_listeners(o), 1)) < 1024) {
         usage_error("--push-memory allows less than 1 KiB per connection (--max-connections " +
                     std::to_string(o.max_connections) +
                     (push_listeners(o) > 1 ? " on each of 2 listeners)" : ")"));

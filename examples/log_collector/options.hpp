@@ -16,6 +16,9 @@ namespace logcollect {
 
 struct options {
     std::vector<coio::address> sources; // pull sources, in the order given, no duplicates
+    // Per sources entry: connect over TLS (tls://HOST:PORT; with --tls-ca and
+    // no tls:// source, every source).
+    std::vector<bool> source_tls;
     std::string output = "-";
     output_format format = output_format::plain;
     std::size_t chunk_size = 1024;
@@ -33,10 +36,11 @@ struct options {
     std::optional<coio::address> listen_tls;          // push mode over TLS (RFC 5425)
     std::string tls_cert; // --listen-tls: our certificate chain; with --tls-ca: the client's
     std::string tls_key;  // and its key
-    std::string tls_ca;   // pull sources over TLS, verified against these CAs
-    std::size_t max_connections = 1024;   // push connections open at once
+    std::string tls_ca;   // TLS pull sources are verified against these CAs
+    std::size_t max_connections = 1024;   // push connections open at once, all loops together
     std::size_t push_memory = 64U << 20U; // unfinished push messages, all together
     std::size_t max_frame = 65536;        // longest octet-counted push frame
+    std::size_t loops = 1; // event loops (threads); 0 = available_cores(), resolved by main
     bool sync = false;
     int status = -1; // --status / --no-status; -1: when stderr is a terminal
 };
@@ -46,15 +50,33 @@ struct options {
     return (o.listen ? 1U : 0U) + (o.listen_tls ? 1U : 0U);
 }
 
+// The loops, once main has resolved --loops 0 (at least 1).
+[[nodiscard]] inline std::size_t loop_count(const options& o) noexcept {
+    return o.loops > 0 ? o.loops : 1;
+}
+
+// --max-connections is for all loops together: each loop's listener takes
+// max_connections / loops of them, rounded up (so with N loops up to N - 1
+// more may be open in all). SO_REUSEPORT spreads senders over the loops by
+// a hash of their address, so a loop at its share pauses accepting while
+// another may still have room.
+[[nodiscard]] inline std::size_t loop_connections(const options& o) noexcept {
+    return (o.max_connections + loop_count(o) - 1) / loop_count(o);
+}
+
 // What one push connection may hold of an unfinished message:
-// min(max_line, push_memory / (max_connections * listeners)): each listener
-// has its own --max-connections. Longer messages are written in pieces of
-// that size, so all of them together hold at most push_memory.
+// min(max_line, push_memory / (loop_connections * loops * listeners)): each
+// listener has its own --max-connections, split over the loops. Longer
+// messages are written in pieces of that size, so all of them together hold
+// at most push_memory.
 [[nodiscard]] inline std::size_t push_share(const options& o) noexcept {
     const std::size_t listeners = push_listeners(o) > 0 ? push_listeners(o) : 1;
-    const std::size_t share = o.push_memory / (o.max_connections * listeners);
+    const std::size_t share = o.push_memory / (loop_connections(o) * loop_count(o) * listeners);
     return share < o.max_line ? share : o.max_line;
 }
+
+// The most --loops accepts.
+constexpr std::size_t max_loops = 256;
 
 enum class parse_result {
     run,         // go on with the options

@@ -49,9 +49,10 @@ private:
 // How the reads of one connection ended.
 enum class read_end { data, eof, stopped, idle, message, error };
 
-coio::task<> push_connection(collector* c, coio::stream_reader reader, coio::stream_writer writer,
+coio::task<> push_connection(shard* sh, coio::stream_reader reader, coio::stream_writer writer,
                              bool tls) {
-    source_stats& st = c->push;
+    collector* c = sh->c;
+    source_stats& st = sh->push;
     const std::string prefix = tls ? "push tls " : "push ";
     std::string name = prefix + "?";
     try {
@@ -62,9 +63,9 @@ coio::task<> push_connection(collector* c, coio::stream_reader reader, coio::str
     ++st.reconnects; // counts connections for push
     syslog_deframer frames(push_share(c->opts), c->opts.max_frame);
     message_clock message;
-    auto emit = [c, &st, &name](std::string_view text, record_kind kind, std::uint32_t part,
-                                std::string_view framing) {
-        c->emit(name, text, kind, part, framing);
+    auto emit = [sh, &st, &name](std::string_view text, record_kind kind, std::uint32_t part,
+                                 std::string_view framing) {
+        sh->emit(name, text, kind, part, framing);
         if (kind == record_kind::whole || kind == record_kind::last) {
             ++st.lines;
         }
@@ -73,7 +74,7 @@ coio::task<> push_connection(collector* c, coio::stream_reader reader, coio::str
         }
     };
     read_end end = read_end::data;
-    while (end == read_end::data && !c->stop.is_set()) {
+    while (end == read_end::data && !sh->stopping) {
         // Up to read_size bytes. While a message is unfinished the read is
         // bounded by --message-timeout; otherwise no timer runs here (the
         // stream's idle_timeout bounds a sender between messages).
@@ -103,10 +104,10 @@ coio::task<> push_connection(collector* c, coio::stream_reader reader, coio::str
         }
         if (end == read_end::idle) {
             ++st.errors;
-            ++c->push_expired.idle; // housekeeping says so, for all at once
+            ++sh->push_expired.idle; // housekeeping says so, for all at once
         } else if (end == read_end::message) {
             ++st.errors;
-            ++c->push_expired.message;
+            ++sh->push_expired.message;
         } else if (end == read_end::error) {
             ++st.errors;
             c->con.message(name + ": " + error);
@@ -115,7 +116,7 @@ coio::task<> push_connection(collector* c, coio::stream_reader reader, coio::str
             break;
         }
         st.bytes += data.size();
-        const std::uint64_t before = c->fmt.records();
+        const std::uint64_t before = sh->fmt.records();
         const std::uint64_t messages = st.lines;
         const std::uint64_t framing_errors = frames.framing_errors();
         frames.feed(data, emit);
@@ -128,18 +129,24 @@ coio::task<> push_connection(collector* c, coio::stream_reader reader, coio::str
                                ": framing error, reading that frame up to LF instead");
             }
         }
-        if (c->fmt.records() != before || c->sink.wants_flush()) {
+        if (sh->fmt.records() != before || sh->wants_flush()) {
             // Group commit, as the pull sources do (no ACK to wait for, but
-            // records should not sit in memory either).
-            const std::uint64_t mark = c->sink.end_mark();
+            // records should not sit in memory either; and on a loop other
+            // than 0, waiting for the writer is the back-pressure).
+            const std::uint64_t mark = sh->end_mark();
+            bool stopped = false;
             try {
-                if (!c->sink.wants_flush()) {
+                if (!sh->wants_flush()) {
                     co_await coio::yield_now();
                 }
             } catch (const coio::cancelled_error&) {
-                end = read_end::stopped; // still write what we have, below
+                stopped = true; // still write what we have, below
             }
-            if (!c->flush_through(mark)) {
+            const bool written = co_await sh->flush_through(mark, &stopped);
+            if (stopped) {
+                end = read_end::stopped;
+            }
+            if (!written) {
                 break;
             }
         }
@@ -151,29 +158,37 @@ coio::task<> push_connection(collector* c, coio::stream_reader reader, coio::str
         c->con.message(name + ": connection ended inside an octet-counted frame; wrote the part "
                               "that arrived");
     }
-    c->flush_through(c->sink.end_mark()); // the last message, if it had no trailer
+    bool stopped = false;
+    (void)co_await sh->flush_through(sh->end_mark(),
+                                     &stopped); // the last message, if it had no trailer
 }
 
 struct push_handler {
-    collector* c;
+    shard* sh;
     bool tls;
     coio::task<> operator()(coio::stream_reader r, coio::stream_writer w) const {
-        return push_connection(c, std::move(r), std::move(w), tls);
+        return push_connection(sh, std::move(r), std::move(w), tls);
     }
 };
 
 } // namespace
 
-coio::task<coio::server> start_push_server(collector* c, bool tls) {
+coio::task<coio::server> start_push_server(shard* sh, bool tls) {
+    collector* c = sh->c;
     const coio::address& where = tls ? *c->opts.listen_tls : *c->opts.listen;
     // Named, not temporaries next to the co_await (docs/design.md, g++ 12).
-    push_handler handler{c, tls};
+    push_handler handler{sh, tls};
     coio::server_options opts;
-    opts.max_connections = c->opts.max_connections; // accepting pauses at the cap
+    opts.max_connections = loop_connections(c->opts); // accepting pauses at the cap
     opts.stream.idle_timeout = c->opts.idle_timeout;
+    // Several loops: one listener each on the same port (the one loop 0 got).
+    opts.reuse_port = loop_count(c->opts) > 1;
+    const std::uint16_t port = sh->index == 0 ? where.port()
+                               : tls          ? c->listen_tls_port
+                                              : c->listen_port;
     std::string host = where.host();
     if (!tls) {
-        coio::server srv = co_await coio::start_server(handler, host, where.port(), opts);
+        coio::server srv = co_await coio::start_server(handler, host, port, opts);
         co_return srv;
     }
     coio::tls_context_options ctx_opts;
@@ -185,13 +200,13 @@ coio::task<coio::server> start_push_server(collector* c, bool tls) {
         // A handshake is bounded as an unfinished message is (else coio's 60 s).
         tls_opts.handshake_timeout = c->opts.message_timeout;
     }
-    coio::server srv =
-        co_await coio::start_server(handler, host, where.port(), ctx, opts, tls_opts);
+    coio::server srv = co_await coio::start_server(handler, host, port, ctx, opts, tls_opts);
     co_return srv;
 }
 
-void report_push_expired(collector* c) {
-    const expired_counts n = std::exchange(c->push_expired, expired_counts{});
+void report_push_expired(shard* sh) {
+    collector* c = sh->c;
+    const expired_counts n = std::exchange(sh->push_expired, expired_counts{});
     if (n.idle > 0) {
         c->con.message("push: closed " + std::to_string(n.idle) +
                        " connection(s) that sent nothing for " +
@@ -204,15 +219,20 @@ void report_push_expired(collector* c) {
     }
 }
 
-void report_push_cap(collector* c, const coio::server& srv, bool tls, push_report_state& r) {
+void report_push_cap(shard* sh, const coio::server& srv, bool tls, push_report_state& r) {
+    collector* c = sh->c;
     const coio::server_stats s = srv.stats();
-    if (s.active < c->opts.max_connections) {
+    if (s.active < loop_connections(c->opts)) {
         r.at_cap = false;
     } else if (s.limit_waits != r.limit_waits && !r.at_cap) {
         r.at_cap = true;
+        const std::string cap = loop_count(c->opts) == 1
+                                    ? "(--max-connections)"
+                                    : "on loop " + std::to_string(sh->index) +
+                                          " (its share of --max-connections " +
+                                          std::to_string(c->opts.max_connections) + ")";
         c->con.message(std::string(tls ? "push tls: " : "push: ") + std::to_string(s.active) +
-                       " connections open (--max-connections): new senders wait until one "
-                       "ends");
+                       " connections open " + cap + ": new senders wait until one ends");
     }
     r.limit_waits = s.limit_waits;
 }

@@ -63,8 +63,14 @@ void append_json_escaped(std::string& out, std::string_view s) {
     out.append(s.substr(run));
 }
 
+void record_formatter::next_seq() noexcept {
+    ++m_records;
+    m_seq = m_shared_seq != nullptr ? m_shared_seq->fetch_add(1, std::memory_order_relaxed) + 1
+                                    : m_records;
+}
+
 void record_formatter::append(std::string& out, const record_meta& m, std::string_view text) {
-    ++m_seq;
+    next_seq();
     m_scratch.clear();
     append_utf8_sanitized(m_scratch, text);
     if (m_format == output_format::json) {
@@ -75,7 +81,7 @@ void record_formatter::append(std::string& out, const record_meta& m, std::strin
 }
 
 void record_formatter::append_torn_marker(std::string& out, std::uint64_t torn) {
-    ++m_seq;
+    next_seq();
     if (m_format == output_format::plain) {
         out.append(marker_source);
         out += "!\ttorn record above (";

@@ -31,6 +31,7 @@
 // over TCP) carry "framing":"octet"|"lf" in JSON.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -57,22 +58,33 @@ struct record_meta {
 class record_formatter {
 public:
     explicit record_formatter(output_format f) noexcept : m_format(f) {}
+    // Several formatters (one per loop, collector.hpp) numbering the records
+    // of one output together: `seq` hands out the numbers (thread-safe); it
+    // must outlive this formatter. Records of different loops are written in
+    // the order they reach the writer, so seq is unique and from 1 but rises
+    // in the file only per loop.
+    record_formatter(output_format f, std::atomic<std::uint64_t>* seq) noexcept
+        : m_format(f), m_shared_seq(seq) {}
 
     // Append one record for `text` (raw bytes, no trailing '\n') to `out`.
     void append(std::string& out, const record_meta& m, std::string_view text);
     // Append the marker that says the line before it is torn (`torn` bytes).
     void append_torn_marker(std::string& out, std::uint64_t torn);
 
-    [[nodiscard]] std::uint64_t records() const noexcept { return m_seq; }
+    // Records this formatter appended.
+    [[nodiscard]] std::uint64_t records() const noexcept { return m_records; }
     [[nodiscard]] output_format format() const noexcept { return m_format; }
 
 private:
     void append_plain(std::string& out, const record_meta& m, std::string_view text);
     void append_json(std::string& out, const record_meta& m, std::string_view text);
     const std::string& timestamp();
+    void next_seq() noexcept;
 
     output_format m_format;
-    std::uint64_t m_seq = 0;
+    std::atomic<std::uint64_t>* m_shared_seq = nullptr;
+    std::uint64_t m_seq = 0; // the record being appended
+    std::uint64_t m_records = 0;
     std::string m_scratch; // the sanitised text, reused
     std::string m_time;    // cached ISO 8601 text for m_time_ms
     std::int64_t m_time_ms = -1;

@@ -39,8 +39,9 @@ namespace {
 constexpr auto close_timeout = std::chrono::seconds(2);
 constexpr int ack_send_buffer = 32 * 1024; // the kernel doubles it
 
+// One per thread: every loop of --loops N answers its own sources.
 const std::string& ack_text(std::uint64_t n) {
-    static std::string acks;
+    thread_local std::string acks;
     acks.clear();
     for (std::uint64_t i = 0; i < n; ++i) {
         acks += "ACK\n";
@@ -180,7 +181,8 @@ coio::task<bool> drain_acks(collector* c, coio::stream_writer w) {
 // certificate must name the source's IP address (an IP SAN). Returns the
 // error ("TLS handshake with 127.0.0.1:9000: certificate verify failed:
 // ..."), empty on success; a failed handshake has closed the connection.
-coio::task<std::string> start_tls(collector* c, coio::address at, coio::stream_writer w) {
+coio::task<std::string> start_tls(shard* sh, coio::address at, coio::stream_writer w) {
+    collector* c = sh->c;
     coio::tls_options o;
     o.server_hostname = at.host();
     if (c->opts.connect_timeout.count() > 0) {
@@ -188,7 +190,7 @@ coio::task<std::string> start_tls(collector* c, coio::address at, coio::stream_w
     }
     std::string error;
     try {
-        co_await w.start_tls(c->pull_tls, o);
+        co_await w.start_tls(sh->pull_tls, o);
     } catch (const coio::net_error& e) { // tls_error
         error = e.what();
     }
@@ -196,12 +198,13 @@ coio::task<std::string> start_tls(collector* c, coio::address at, coio::stream_w
 }
 
 // One connection: read chunks until EOF, error or cancel.
-coio::task<session_end> session(collector* c, source_stats* st, coio::stream_pair conn) {
+coio::task<session_end> session(shard* sh, source_stats* st, coio::stream_pair conn) {
+    collector* c = sh->c;
     session_end end;
     line_assembler lines(c->opts.max_line);
     std::uint64_t unacked = 0; // complete lines appended to the output, not yet ACKed
-    auto emit = [c, st, &unacked](std::string_view text, record_kind kind, std::uint32_t part) {
-        c->emit(st->name, text, kind, part);
+    auto emit = [sh, st, &unacked](std::string_view text, record_kind kind, std::uint32_t part) {
+        sh->emit(st->name, text, kind, part);
         if (kind == record_kind::whole || kind == record_kind::last) {
             ++unacked;
             ++st->lines;
@@ -233,24 +236,32 @@ coio::task<session_end> session(collector* c, source_stats* st, coio::stream_pai
         lines.feed(chunk, emit);
         if (unacked == 0) {
             // Only pieces of a long line (or nothing) so far: nothing to ACK.
-            if (c->sink.wants_flush() && !c->flush_through(c->sink.end_mark())) {
-                end.stopped = true;
+            if (sh->wants_flush()) {
+                const bool ok = co_await sh->flush_through(sh->end_mark(), &end.stopped);
+                if (!ok) {
+                    end.stopped = true;
+                    break;
+                }
+            }
+            if (end.stopped) {
                 break;
             }
             continue;
         }
         // Group commit: let the other sources of this iteration append, then
         // one write(2) for all (output_sink.hpp) - at once if the buffer is
-        // big already.
-        const std::uint64_t mark = c->sink.end_mark();
+        // big already. On a loop other than 0 the whole loop's records go to
+        // loop 0 as one batch, and we wait for its verdict (collector.hpp).
+        const std::uint64_t mark = sh->end_mark();
         try {
-            if (!c->sink.wants_flush()) {
+            if (!sh->wants_flush()) {
                 co_await coio::yield_now();
             }
         } catch (const coio::cancelled_error&) {
             end.stopped = true; // still write and ACK what we have, below
         }
-        if (!c->flush_through(mark)) {
+        const bool written = co_await sh->flush_through(mark, &end.stopped);
+        if (!written) {
             end.stopped = true; // output failed: acknowledge nothing more
             break;
         }
@@ -279,9 +290,12 @@ coio::task<session_end> session(collector* c, source_stats* st, coio::stream_pai
     }
     // Complete lines not acknowledged yet (a cancel in the yield above is
     // handled there): none can be left here but keep the rule in one place.
-    if (unacked > 0 && c->flush_through(c->sink.end_mark())) {
-        conn.writer.write(ack_text(unacked));
-        st->acks += unacked;
+    if (unacked > 0) {
+        const bool written = co_await sh->flush_through(sh->end_mark(), &end.stopped);
+        if (written) {
+            conn.writer.write(ack_text(unacked));
+            st->acks += unacked;
+        }
     }
     const std::uint32_t pieces_out = lines.pieces();
     const std::size_t dropped = lines.end_of_stream(emit);
@@ -297,7 +311,8 @@ coio::task<session_end> session(collector* c, source_stats* st, coio::stream_pai
 
 } // namespace
 
-coio::task<> pull_source(collector* c, source_stats* st, coio::address at) {
+coio::task<> pull_source(shard* sh, source_stats* st, coio::address at, bool tls) {
+    collector* c = sh->c;
     backoff delays(c->opts.backoff_min, c->opts.backoff_max,
                    std::hash<std::string>{}(st->name) ^ static_cast<std::uint64_t>(at.port()));
     coio::stream_options stream_opts; // named: no aggregate temporary next to co_await (g++ 12)
@@ -326,8 +341,8 @@ coio::task<> pull_source(collector* c, source_stats* st, coio::address at) {
             conn.writer.close();
             error = "connect to " + at.to_string() + ": connected to itself (nobody listens)";
         }
-        if (error.empty() && c->pull_tls) {
-            error = co_await start_tls(c, at, conn.writer);
+        if (error.empty() && tls) {
+            error = co_await start_tls(sh, at, conn.writer);
         }
         if (!error.empty()) {
             ++st->errors;
@@ -350,10 +365,10 @@ coio::task<> pull_source(collector* c, source_stats* st, coio::address at) {
         first = false;
         st->failing = false;
         st->connected = true;
-        ++c->connected;
-        session_end end = co_await session(c, st, std::move(conn));
+        ++sh->connected;
+        session_end end = co_await session(sh, st, std::move(conn));
         st->connected = false;
-        --c->connected;
+        --sh->connected;
         if (end.stopped) {
             co_return;
         }

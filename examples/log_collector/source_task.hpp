@@ -15,7 +15,10 @@ namespace logcollect {
 // reset), reconnect after a backoff - forever, until cancelled. Cancelling it is the
 // clean stop: what was received and is complete is written and acknowledged,
 // then the connection is closed (waiting at most 2 s for the ACKs to go out).
-// `st` is this source's entry in c->sources.
-coio::task<> pull_source(collector* c, source_stats* st, coio::address at);
+// With `tls` (a tls:// source, or every source with --tls-ca alone) the TLS
+// handshake follows the connect (sh->pull_tls). `st` is this source's entry
+// in c->sources; the task runs on `sh`'s loop and its records go through
+// `sh` (collector.hpp).
+coio::task<> pull_source(shard* sh, source_stats* st, coio::address at, bool tls);
 
 } // namespace logcollect

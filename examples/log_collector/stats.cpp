@@ -21,21 +21,32 @@ std::string num(std::uint64_t v) {
 
 } // namespace
 
+void add_to(totals& t, const source_stats& s) {
+    t.lines += s.lines;
+    t.bytes += s.bytes;
+    t.reconnects += s.reconnects;
+    t.errors += s.errors;
+    t.pieces += s.pieces;
+    t.cut_lines += s.cut_lines;
+}
+
+void add_to(source_stats& into, const source_stats& s) {
+    into.lines += s.lines;
+    into.bytes += s.bytes;
+    into.pieces += s.pieces;
+    into.acks += s.acks;
+    into.reconnects += s.reconnects;
+    into.errors += s.errors;
+    into.cut_lines += s.cut_lines;
+}
+
 totals sum(const std::deque<source_stats>& sources, const source_stats* push) {
     totals t;
-    auto add = [&t](const source_stats& s) {
-        t.lines += s.lines;
-        t.bytes += s.bytes;
-        t.reconnects += s.reconnects;
-        t.errors += s.errors;
-        t.pieces += s.pieces;
-        t.cut_lines += s.cut_lines;
-    };
     for (const source_stats& s : sources) {
-        add(s);
+        add_to(t, s);
     }
     if (push != nullptr) {
-        add(*push);
+        add_to(t, *push);
     }
     return t;
 }
@@ -55,6 +66,7 @@ std::string seconds_text(std::chrono::milliseconds t) {
 }
 
 void console::message(std::string_view text) {
+    const std::lock_guard<std::mutex> hold(m_mutex);
     if (m_shown) {
         std::fputs("\r\033[K", stderr);
         m_shown = false;
@@ -64,6 +76,7 @@ void console::message(std::string_view text) {
 }
 
 void console::status(std::string_view text) {
+    const std::lock_guard<std::mutex> hold(m_mutex);
     if (!m_live) {
         return;
     }
@@ -73,6 +86,7 @@ void console::status(std::string_view text) {
 }
 
 void console::clear_status() {
+    const std::lock_guard<std::mutex> hold(m_mutex);
     if (m_shown) {
         std::fputs("\r\033[K", stderr);
         std::fflush(stderr);

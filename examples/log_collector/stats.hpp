@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -40,8 +41,12 @@ struct totals {
 };
 
 totals sum(const std::deque<source_stats>& sources, const source_stats* push);
+// Add one source's counters (the loops' push rows make one row, main.cpp).
+void add_to(totals& t, const source_stats& s);
+void add_to(source_stats& into, const source_stats& s);
 
-// stderr, shared by the status line and the messages.
+// stderr, shared by the status line and the messages. Thread-safe: every
+// loop may say something (the status line is drawn by loop 0's ticker).
 class console {
 public:
     explicit console(bool live_status) noexcept : m_live(live_status) {}
@@ -55,8 +60,9 @@ public:
     void clear_status();
 
 private:
+    std::mutex m_mutex;
     bool m_live;
-    bool m_shown = false;
+    bool m_shown = false; // guarded by m_mutex
 };
 
 // Rates between two samples of the totals.

@@ -43,6 +43,8 @@ def args():
     ap = argparse.ArgumentParser()
     ap.add_argument("--collector", required=True)
     ap.add_argument("--log-source", required=True)
+    ap.add_argument("--loops", type=int, default=None,
+                    help="run every collector this test starts with --loops N")
     return ap.parse_args()
 
 
@@ -155,7 +157,8 @@ class Test:
         return p, [int(x) for x in found]
 
     def collector(self, *extra, name="collector", env=None):
-        return self.spawn([self.a.collector, *extra], name, env)
+        loops = [] if self.a.loops is None else ["--loops", self.a.loops]
+        return self.spawn([self.a.collector, *loops, *extra], name, env)
 
     def cleanup(self, ok):
         for p in self.procs:
@@ -225,6 +228,19 @@ def summary_json(text):
             last = json.loads(line)
     check(last is not None, "log_source printed no summary")
     return last
+
+
+def collector_loops(err_text):
+    """The per-loop lines after the summary (--loops N > 1):
+    {loop: {sources, lines, push}}."""
+    rows = {}
+    rx = re.compile(r"^loop (\d+): (\d+) pull sources, (\d+) lines, (\d+) push connections$",
+                    re.M)
+    for m in rx.finditer(err_text):
+        rows[int(m.group(1))] = dict(sources=int(m.group(2)), lines=int(m.group(3)),
+                                     push=int(m.group(4)))
+    check(rows, "the collector printed no per-loop lines:\n" + err_text[-2000:])
+    return rows
 
 
 def collector_summary(err_text):

@@ -21,7 +21,8 @@ def run(t, *argv, timeout=20):
 async def body(t):
     rc, out, err = run(t, "--help")
     check(rc == 0 and "Over-long lines" in out and "acknowledged only after" in out
-          and "Exit status" in out and "Output integrity" in out and "--message-timeout" in out,
+          and "Exit status" in out and "Output integrity" in out and "--message-timeout" in out
+          and "--loops N" in out and "tls://HOST:PORT" in out,
           f"--help: {rc}\n{out}")
     rc, out, _ = run(t, "--version")
     check(rc == 0 and out.startswith("coio-logcollect "), f"--version: {rc} {out!r}")
@@ -57,6 +58,11 @@ async def body(t):
         (["--tls-ca", "ca.pem", "--listen", "0"], "--tls-ca is for pull sources"),
         (["--listen-tls", "70000", "--tls-cert", "c", "--tls-key", "k"],
          "bad value for --listen-tls"),
+        (["--loops", "257", "127.0.0.1:9"], "bad value for --loops: '257' (0 .. 256"),
+        (["--loops", "two", "127.0.0.1:9"], "bad value for --loops: 'two'"),
+        (["--loops", "-1", "127.0.0.1:9"], "bad value for --loops"),
+        (["tls://127.0.0.1:9"], "tls://HOST:PORT sources need --tls-ca FILE"),
+        (["tls://127.0.0.1:9", "127.0.0.1:9"], "given twice"),
     ]
     for argv, want in usage:
         rc, _, err = run(t, *argv)

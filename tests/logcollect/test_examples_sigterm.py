@@ -3,7 +3,8 @@
 build runs its leak check at exit; and nothing in its stderr comes from a
 sanitizer (AddressSanitizer, LeakSanitizer, UBSan "runtime error:").
 The examples are echo_server, stream_echo_server, udp_echo,
-thread_echo_server, coio-logcollect (--listen) and log_source; they are
+thread_echo_server, coio-logcollect (--listen; and on 2 loops, --loops 2,
+where the signal reaches loop 0 and every loop stops) and log_source; they are
 found next to coio-logcollect (build/.../examples/).
 
 Regression (both backends): echo_server had no signal handling - SIGTERM
@@ -33,7 +34,7 @@ async def tcp_client(port, hello, expect):
 async def run_one(t, name, argv, ready, stream, sig, client):
     exe = Path(t.a.collector).parent / argv[0]
     check(exe.exists(), f"{exe} is not built")
-    p = t.spawn([exe, *argv[1:]], f"{argv[0]}-{sig.name}")
+    p = t.spawn([exe, *argv[1:]], f"{name}-{sig.name}")
     port = int((await p.wait_text(ready, 15, stream=stream))[0])
     conn = await client(port) if client else None
     rc = await p.stop(sig, timeout=15)
@@ -83,6 +84,10 @@ async def body(t):
          r"^listening on 127\.0\.0\.1:(\d+)", "out", echo),
         ("udp_echo", ["udp_echo"], r"udp echo on 127\.0\.0\.1:(\d+)", "out", udp_client),
         ("coio-logcollect", ["coio-logcollect", "--listen", "0", "-o", "/dev/null"],
+         r"push: listening on 127\.0\.0\.1:(\d+)", "err",
+         lambda port: tcp_client(port, b"<13>1 unfinished", None)),
+        ("coio-logcollect-loops2",
+         ["coio-logcollect", "--loops", "2", "--listen", "0", "-o", "/dev/null"],
          r"push: listening on 127\.0\.0\.1:(\d+)", "err",
          lambda port: tcp_client(port, b"<13>1 unfinished", None)),
         ("log_source", ["log_source", "--port", "0", "--lines", "5"],

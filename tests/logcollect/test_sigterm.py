@@ -58,29 +58,42 @@ class Firehose:
 
 
 async def run(t, sig):
-    hose = Firehose()
-    server = await asyncio.start_server(hose.handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    # With --loops N: N sources, one per loop (source i runs on loop i % N),
+    # every one checked as the single one is.
+    n = t.a.loops or 1
+    hoses = [Firehose() for _ in range(n)]
+    servers = [await asyncio.start_server(h.handle, "127.0.0.1", 0) for h in hoses]
+    addrs = [f"127.0.0.1:{s.sockets[0].getsockname()[1]}" for s in servers]
     out = t.dir / f"out.{sig.name}"
-    c = t.collector("-o", out, f"127.0.0.1:{port}", name=f"collector-{sig.name}")
-    while hose.acks < 30000:
+    c = t.collector("-o", out, *addrs, name=f"collector-{sig.name}")
+    while min(h.acks for h in hoses) < 30000 // n:
         check(c.running(), f"collector exited:\n{c.err()}")
         await asyncio.sleep(0.01)
     rc = await c.stop(sig)
     check(rc == 0, f"exit status {rc} after {sig.name}:\n{c.err()}")
-    await asyncio.wait_for(hose.done.wait(), 10)
-    server.close()
-    got = [text for _, _, text in records(out)]
-    k = len(got)
-    check(k > 0 and hose.acks == k,
-          f"{sig.name}: {k} lines written but {hose.acks} acknowledged")
-    for i, text in enumerate(got):
-        check(text == f"line {i + 1} {'x' * ((i + 1) % 97)}", f"record {i}: {text[:40]!r}")
-    check(hose.bad == 0, f"{hose.bad} unexpected messages")
+    for hose, server in zip(hoses, servers):
+        await asyncio.wait_for(hose.done.wait(), 10)
+        server.close()
+    by = {a: [] for a in addrs}
+    for source, _, text in records(out):
+        by[source].append(text)
+    total = 0
+    for hose, addr in zip(hoses, addrs):
+        got = by[addr]
+        k = len(got)
+        total += k
+        check(k > 0 and hose.acks == k,
+              f"{sig.name} {addr}: {k} lines written but {hose.acks} acknowledged")
+        for i, text in enumerate(got):
+            check(text == f"line {i + 1} {'x' * ((i + 1) % 97)}",
+                  f"{addr} record {i}: {text[:40]!r}")
+        check(hose.bad == 0, f"{hose.bad} unexpected messages")
     err = c.err()
-    check(f"stopping on {sig.name}" in err and f"{k} lines" in err,
+    check(f"stopping on {sig.name}" in err and f"{total} lines" in err,
           "no stop message or summary:\n" + err)
-    print(f"{sig.name}: {k} lines written and acknowledged, {hose.sent} generated")
+    check("Sanitizer" not in err and "runtime error" not in err, "a sanitizer report:\n" + err)
+    print(f"{sig.name}: {total} lines written and acknowledged, "
+          f"{sum(h.sent for h in hoses)} generated")
 
 
 async def body(t):

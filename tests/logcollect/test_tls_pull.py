@@ -6,7 +6,9 @@ check_output.py then checks at-least-once over TLS: every acknowledged line
 is in the output, byte for byte, from the source's address. A second source
 that speaks plaintext on its port fails every handshake: the collector says
 so naming it and OpenSSL's reason, retries with backoff, writes nothing from
-it, and the TLS source is not disturbed."""
+it, and the TLS source is not disturbed. Then tls://HOST:PORT: one TLS
+source next to a plaintext one on one collector (--loops 2, the TLS source
+on loop 1, which makes its own client context): both deliver every line."""
 import subprocess
 import sys
 
@@ -51,6 +53,28 @@ async def body(t):
     ps = summary_json(plain.out())
     check(ps["acked"] == 0, f"the plaintext source got ACKs: {ps}")
     print(f"drops {s['drops']}, connections {s['connections']}, resent {s['resent']}")
+    await mixed(t, certs)
+
+
+async def mixed(t, certs):
+    tls, (tls_port,) = await t.log_source("--name", "t2", "--lines", 500, "--tls-cert",
+                                          certs["cert"], "--tls-key", certs["key"],
+                                          name="log_source_tls2")
+    plain, (plain_port,) = await t.log_source("--name", "p2", "--lines", 500,
+                                              name="log_source_plain2")
+    out = t.dir / "mixed.txt"
+    c = t.collector("--loops", 2, "--tls-ca", certs["ca"], "-o", out, f"127.0.0.1:{plain_port}",
+                    f"tls://127.0.0.1:{tls_port}", name="collector-mixed")
+    await tls.wait_text(r'"event":"all_acked"', 30)
+    await plain.wait_text(r'"event":"all_acked"', 30)
+    check(await c.stop() == 0, f"collector failed:\n{c.err()}")
+    for p in (tls, plain):
+        check(await p.stop() == 0, f"{p.name} exit status {p.p.returncode}")
+        s = summary_json(p.out())
+        check(s["acked"] == 500 and s["bad_acks"] == 0, f"{p.name} summary {s}")
+    text = out.read_text()
+    check(f"127.0.0.1:{tls_port}\tt2 " in text and f"127.0.0.1:{plain_port}\tp2 " in text,
+          "the mixed run's records")
 
 
 skip_unless_openssl()
