@@ -126,8 +126,11 @@ async def push_timeouts(t):
         writer.close()
 
     took_silent, took_trickle, _ = await asyncio.gather(silent(), trickle(), steady())
-    check(2 <= took_silent < 6, f"the silent connection was closed after {took_silent:.1f} s")
-    check(2 <= took_trickle < 6, f"the trickling connection was closed after {took_trickle:.1f} s")
+    # The collector's timer starts when it accepts, which can be a few ms
+    # before open_connection returns here (seen: 1.996 s), hence 1.9.
+    check(1.9 <= took_silent < 6, f"the silent connection was closed after {took_silent:.3f} s")
+    check(1.9 <= took_trickle < 6,
+          f"the trickling connection was closed after {took_trickle:.3f} s")
     await wait_until(lambda: sum(1 for r in records(out) if "steady" in r[2]) == 20, 10,
                      "the steady sender's 20 messages")
     err = c.err()
