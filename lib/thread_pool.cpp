@@ -3,7 +3,11 @@
 // Threads start on first use; the pool is torn down at exit (workers finish
 // the job in hand, queued jobs are dropped). Every loop waits for its own jobs
 // to come back before run() returns, so a dropped job never belongs to a loop
-// that is still running.
+// that is still running. Workers may run on every CPU the process could use
+// at startup, whichever thread starts them (a loop pinned by run_loops would
+// otherwise pass its single CPU on to every worker).
+#include "sys/cpu.hpp"
+
 #include <coio/to_thread.hpp>
 
 #include <algorithm>
@@ -22,7 +26,10 @@ public:
     explicit thread_pool(std::size_t n) {
         m_threads.reserve(n);
         for (std::size_t i = 0; i < n; ++i) {
-            m_threads.emplace_back([this] { work(); });
+            m_threads.emplace_back([this] {
+                (void)sys::set_thread_cpus(sys::startup_cpus()); // best effort
+                work();
+            });
         }
     }
     thread_pool(const thread_pool&) = delete;

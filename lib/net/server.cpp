@@ -3,6 +3,8 @@
 #include "net/listener.hpp"
 #include "net/socket_ops.hpp"
 #include "net/stream_state.hpp"
+#include "sys/cpu.hpp"
+#include "sys/socket.hpp"
 
 #include <coio/event_loop.hpp>
 #include <coio/net/resolve.hpp>
@@ -69,6 +71,12 @@ socket open_listener(const address& a, const server_options& opts, int& bind_err
     }
     if (opts.reuse_port) {
         s.set_reuse_port(true);
+        if (opts.steer_to_cpu) {
+            if (const std::vector<int> cpus = sys::allowed_cpus(); cpus.size() == 1) {
+                // Best effort: without it the group still spreads by hash.
+                (void)sys::set_option(s.native_handle(), sys::sockopt::incoming_cpu, cpus[0]);
+            }
+        }
     }
     if (a.is_v6()) {
         detail::set_option(s.native_handle(), sys::sockopt::v6only, 1);

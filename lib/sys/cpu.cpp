@@ -32,6 +32,14 @@ std::vector<int> allowed_cpus() {
     return cpus;
 }
 
+namespace {
+const std::vector<int> g_startup_cpus = allowed_cpus();
+} // namespace
+
+const std::vector<int>& startup_cpus() {
+    return g_startup_cpus;
+}
+
 int set_thread_cpus(const std::vector<int>& cpus) noexcept {
 #ifdef __linux__
     cpu_set_t set;

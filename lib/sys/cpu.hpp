@@ -11,6 +11,10 @@ namespace coio::sys {
 // least {0} if the system will not say).
 std::vector<int> allowed_cpus();
 
+// allowed_cpus() of the thread that initialised the library (before main),
+// i.e. the process's CPUs before any run_loops pinning.
+const std::vector<int>& startup_cpus();
+
 // Restricts the calling thread to `cpus`: 0 or -errno (-ENOTSUP where the
 // system cannot pin).
 int set_thread_cpus(const std::vector<int>& cpus) noexcept;

@@ -46,6 +46,13 @@ option_spec spec(sockopt o) noexcept {
         return {SOL_SOCKET, SO_RCVBUF, "setsockopt(SO_RCVBUF)", "getsockopt(SO_RCVBUF)"};
     case sockopt::broadcast:
         return {SOL_SOCKET, SO_BROADCAST, "setsockopt(SO_BROADCAST)", "getsockopt(SO_BROADCAST)"};
+    case sockopt::incoming_cpu:
+#if defined(SO_INCOMING_CPU)
+        return {SOL_SOCKET, SO_INCOMING_CPU, "setsockopt(SO_INCOMING_CPU)",
+                "getsockopt(SO_INCOMING_CPU)"};
+#else
+        return {-1, -1, "setsockopt(SO_INCOMING_CPU)", "getsockopt(SO_INCOMING_CPU)"};
+#endif
     }
     return {-1, -1, "setsockopt", "getsockopt"};
 }

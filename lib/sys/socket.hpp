@@ -24,6 +24,7 @@ enum class sockopt : std::uint8_t {
     send_buffer,    // SO_SNDBUF
     receive_buffer, // SO_RCVBUF
     broadcast,      // SO_BROADCAST
+    incoming_cpu,   // SO_INCOMING_CPU (Linux; elsewhere set_option fails with ENOPROTOOPT)
 };
 
 // The option's name as a message names it: "setsockopt(SO_REUSEADDR)".

@@ -72,6 +72,16 @@ struct server_options {
     int backlog = 1024;
     bool reuse_address = true;
     bool reuse_port = false;         // SO_REUSEPORT (several servers on one port)
+    // With reuse_port, on a thread pinned to one CPU (run_loops_options::pin):
+    // SO_INCOMING_CPU on the listening socket, so that the kernel (Linux 6.2
+    // and later) hands this server the connections whose packets that CPU
+    // processes, instead of picking a listener of the group by hash - a
+    // connection is then served on the core its packets arrive on. Ignored
+    // where the thread may run on several CPUs, or where the system has no
+    // SO_INCOMING_CPU (the kernel's hash spreads connections as before).
+    // On loopback the CPU that processes a SYN is the client's: a load
+    // generator on one CPU then puts every connection on one loop.
+    bool steer_to_cpu = false;
     bool nodelay = true;             // TCP_NODELAY on accepted sockets
     std::size_t max_connections = 0; // 0: no limit (see above)
     // For handlers that take (stream_reader, stream_writer): limits, water
