@@ -271,8 +271,10 @@ bool event_loop::run_once(const detail::root_base* main) {
         timeout = t->m_deadline <= now ? std::chrono::nanoseconds{0} : t->m_deadline - now;
         if (im.m_time.paused && timeout.count() > 0) {
             // Never wait for a timer in real time: poll, and jump if idle.
-            // Work outside the loop makes it wait for that work instead.
-            const bool outside = im.m_external > 0 || im.m_remote_pending.load();
+            // A job of this loop's on another thread (to_thread) makes it
+            // wait for that job instead; a task parked on a hand-off from
+            // another thread or loop does not (as with Tokio's pause).
+            const bool outside = im.m_external > im.m_hand_off_waits || im.m_remote_pending.load();
             const bool never = t->m_deadline == clock::time_point::max();
             timeout = outside || never ? std::chrono::nanoseconds{-1} : std::chrono::nanoseconds{0};
             jump_to = outside || never ? nullptr : t;
@@ -285,8 +287,8 @@ bool event_loop::run_once(const detail::root_base* main) {
         im.m_backend->wait(timeout);
         im.take_remote();
     }
-    if (jump_to != nullptr && ready.empty() && im.m_callbacks.empty() && im.m_external == 0 &&
-        im.m_timers.top() == jump_to) {
+    if (jump_to != nullptr && ready.empty() && im.m_callbacks.empty() &&
+        im.m_external == im.m_hand_off_waits && im.m_timers.top() == jump_to) {
         im.m_time.frozen = jump_to->m_deadline; // nothing else happened: time jumps
     }
     // 3. Fire due timers (in deadline order); they post their waiters.
@@ -471,12 +473,14 @@ void loop_core::detach(loop_resource& r) noexcept {
     r.m_attached = false;
 }
 
-void loop_core::external_begin() noexcept {
+void loop_core::external_begin(bool hand_off) noexcept {
     ++m_impl->m_external;
+    m_impl->m_hand_off_waits += hand_off ? 1 : 0;
 }
 
-void loop_core::external_end() noexcept {
+void loop_core::external_end(bool hand_off) noexcept {
     --m_impl->m_external;
+    m_impl->m_hand_off_waits -= hand_off ? 1 : 0;
 }
 
 void loop_core::report(const exception_context& ctx) noexcept {

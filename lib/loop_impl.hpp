@@ -80,7 +80,9 @@ struct loop_impl final : completion_sink {
     std::vector<std::function<void()>> m_remote;
     std::atomic<bool> m_remote_pending{false};
     loop_time m_time;
-    std::size_t m_external = 0; // loop thread only: see event_loop::external_begin
+    std::size_t m_external = 0;
+    std::size_t m_hand_off_waits = 0; // of m_external: tasks parked on a remote_waiter // loop
+                                      // thread only: see event_loop::external_begin
 
     loop_resource* m_resources = nullptr; // attached by loop_core::attach
     root_base* m_roots = nullptr;         // every live root frame, doubly linked

@@ -45,7 +45,7 @@ void remote_waiter::park(std::mutex& mx, remote_waiter_list& list) noexcept {
     m_mutex = &mx;
     m_list = &list;
     list.push_back(*this);
-    m_loop->external_begin();
+    m_loop->external_begin(true);
 }
 
 remote_waiter::~remote_waiter() {
@@ -61,7 +61,7 @@ remote_waiter::~remote_waiter() {
         }
     }
     if (was_parked) {
-        m_loop->external_end();
+        m_loop->external_end(true);
         if (m_slot != nullptr) {
             m_slot->detach();
         }
@@ -78,12 +78,12 @@ void remote_waiter::on_cancel(void* self) noexcept {
         w->m_list->unlink(*w);
     }
     w->m_cancelled = true;
-    w->m_loop->external_end();
+    w->m_loop->external_end(true);
     w->m_loop->post(w->m_handle);
 }
 
 void remote_waiter::resume_here() noexcept {
-    m_loop->external_end();
+    m_loop->external_end(true);
     // A result is delivered: a cancel from now on is for the next await.
     if (m_slot != nullptr) {
         m_slot->detach();

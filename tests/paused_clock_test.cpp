@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -139,6 +140,26 @@ coio::task<> silent_peer(std::string* error, steady::duration* virtual_took) {
     s.writer.close();
 }
 
+coio::task<> produce_later(coio::channel_sender<int> tx) {
+    co_await coio::sleep(10s);
+    const bool sent = co_await tx.send(42);
+    CHECK(sent);
+}
+
+// Regression (review of the first version, both backends): a task parked on
+// a channel counted as outside work, so the loop waited in real time for
+// ever instead of jumping to the producer's timer.
+coio::task<> channel_consumer(int* got, steady::duration* virtual_took) {
+    coio::event_loop::running().pause_time();
+    const steady::time_point t0 = coio::now();
+    auto [tx, rx] = coio::channel<int>(1);
+    coio::task_handle<> producer = coio::create_task(produce_later(std::move(tx)));
+    std::optional<int> v = co_await rx.recv();
+    *got = v.value_or(-1);
+    *virtual_took = coio::now() - t0;
+    co_await producer;
+}
+
 coio::task<std::vector<int>> racing_timers(unsigned seed) {
     coio::event_loop::running().pause_time();
     std::vector<int> order;
@@ -209,6 +230,18 @@ TEST_CASE("paused time does not jump past work outside the loop (to_thread)", "[
     coio::test::run_clean(outside_work(&value, &took));
     CHECK(value == 7);
     CHECK(took == 0s); // the hour-long timer was not jumped to while the job ran
+}
+
+TEST_CASE("paused time: a task waiting on a channel does not hold the clock; the producer's "
+          "timer fires",
+          "[clock]") {
+    const steady::time_point start = steady::now();
+    int got = 0;
+    steady::duration took{};
+    coio::test::run_clean(channel_consumer(&got, &took));
+    CHECK(got == 42);
+    CHECK(took == 10s);
+    CHECK(steady::now() - start < real_budget);
 }
 
 TEST_CASE("paused time: a stream's read_timeout against a silent peer fires without waiting",

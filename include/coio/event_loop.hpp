@@ -169,9 +169,9 @@ public:
     // loop's clock - coio::now() (detail/loop_clock.hpp), which every coio
     // sleep, timer, timeout, interval, call_later and stream or server
     // timeout reads - stops. When the loop then has nothing to run and no
-    // work outside it is pending (a thread-pool job, a hand-off from another
-    // thread or loop), it jumps to the next timer's deadline instead of
-    // waiting for it: time-based code runs in no real time, and timers fire
+    // job of its own runs on another thread (to_thread), it jumps to the
+    // next timer's deadline instead of waiting for it (a task parked on a
+    // channel, a spawn or a future does not hold the clock, as with Tokio): time-based code runs in no real time, and timers fire
     // in deadline order (equal deadlines in the order they were set). I/O is
     // still polled, without waiting, before each jump: a peer in another
     // process that has not answered yet is not waited for, so its timeout

@@ -124,8 +124,12 @@ public:
     // Work outside the loop (a thread-pool job) that will come back through
     // call_soon_threadsafe: while any is outstanding, a loop with nothing else
     // to do waits instead of reporting that nothing can ever happen.
-    void external_begin() noexcept;
-    void external_end() noexcept;
+    // `hand_off`: a task parked on a hand-off from another thread or loop
+    // (remote_waiter: channel, spawn, futures) rather than a job of this
+    // loop's own on another thread (to_thread): paused time waits for the
+    // latter only (event_loop::pause_time).
+    void external_begin(bool hand_off = false) noexcept;
+    void external_end(bool hand_off = false) noexcept;
 
     // The loop's exception handler (event_loop::call_exception_handler).
     void report(const exception_context& ctx) noexcept;
