@@ -37,6 +37,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -73,6 +74,7 @@ public:
     expired_counts push_expired;              // push_server.cpp counts, housekeeping reports
     coio::tls_context pull_tls;               // --tls-ca: the sources' client context, else empty
     bool stopping = false;                    // this loop is stopping (loop 0's stop reached it)
+    bool finished = false;                    // its stop is done (finish_shard)
 
     [[nodiscard]] bool is_writer() const noexcept { return index == 0; }
 
@@ -124,8 +126,7 @@ struct collector {
     // which the other loops then bind too (written before they start).
     std::uint16_t listen_port = 0;
     std::uint16_t listen_tls_port = 0;
-    coio::event stop;    // loop 0. set: stop (a signal, or fail())
-    std::string failure; // loop 0. the first fatal error (exit 1)
+    coio::event stop; // loop 0. set: stop (a signal, or fail())
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
     // Loop 0: write out everything up to `mark`. On an output failure,
@@ -140,8 +141,16 @@ struct collector {
     }
 
     // Stop with exit status 1 and say why (the first failure only). From any
-    // loop: another loop hands it to loop 0.
+    // loop: the failure is recorded at once (main reads it after the loops
+    // have ended, for the exit status), and another loop hands the stop to
+    // loop 0 (refused if the loops have ended: nothing is left to stop).
     void fail(const std::string& what);
+    // The first failure, or empty. Any thread.
+    [[nodiscard]] std::string failure() const;
+
+private:
+    mutable std::mutex m_failure_mutex;
+    std::string m_failure; // the first fatal error (exit 1)
 };
 
 // The shard of pull source number i (opts.sources order).

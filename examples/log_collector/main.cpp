@@ -97,7 +97,7 @@ coio::task<int> run_collector(collector* c) {
     }
     if (ready < c->shards.size()) {
         for (std::size_t k = 0; k < ready; ++k) {
-            co_await on_loop(c, k, close_shard(&c->shards[k]));
+            co_await on_loop(c, k, finish_shard(&c->shards[k]));
         }
         co_return exit_failure;
     }
@@ -124,8 +124,20 @@ coio::task<int> run_collector(collector* c) {
             // a loop's run_shard returns; the hand-off may still say cancelled
         }
     }
+    // A loop whose run_shard never ran (the stop came before it picked the
+    // hand-off up, e.g. a signal during setup) still has its listeners and
+    // push connections: stop them there too, all loops at once. A no-op
+    // where run_shard finished.
+    std::vector<coio::task_handle<>> finishing;
+    for (std::size_t k = 0; k < c->shards.size(); ++k) {
+        finishing.push_back(coio::create_task(on_loop(c, k, finish_shard(&c->shards[k])),
+                                              "finish loop " + std::to_string(k)));
+    }
+    for (coio::task_handle<>& h : finishing) {
+        co_await h;
+    }
     c->flush_through(c->sink.end_mark()); // push records, "aborted" records
-    co_return c->failure.empty() ? exit_ok : exit_failure;
+    co_return c->failure().empty() ? exit_ok : exit_failure;
 }
 
 // Every loop's main task: loop 0's runs the collector; the others have
@@ -188,9 +200,6 @@ int main(int argc, char** argv) {
     case parse_result::failure:
         return exit_failure;
     }
-    if (opts.loops == 0) {
-        opts.loops = std::min(coio::available_cores(), max_loops);
-    }
     // A closed stdout must be an error we report, not a silent death.
     std::signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
@@ -244,8 +253,11 @@ int main(int argc, char** argv) {
     if (n > 1) {
         print_loops(stderr, c->shards);
     }
-    if (!c->failure.empty()) {
-        std::fprintf(stderr, "coio-logcollect: failed: %s\n", c->failure.c_str());
+    // A failure on another loop may come after loop 0's main returned.
+    const std::string failure = c->failure();
+    if (!failure.empty()) {
+        std::fprintf(stderr, "coio-logcollect: failed: %s\n", failure.c_str());
+        rc = exit_failure;
     }
     return rc;
 }

@@ -2,6 +2,7 @@
 #include "options.hpp"
 
 #include <coio/event_loop.hpp>
+#include <coio/loops.hpp>
 
 #include <algorithm>
 #include <array>
@@ -366,7 +367,10 @@ parse_result parse_options(int argc, char** argv, options& o) {
         usage_error("--listen and --listen-tls name the same address");
         return parse_result::usage_error;
     }
-    const std::size_t all_connections = loop_connections(o) * loop_count(o); // --loops 0: 1 here
+    if (o.loops == 0) { // one per core: resolved before the memory check below uses it
+        o.loops = std::min(coio::available_cores(), max_loops);
+    }
+    const std::size_t all_connections = loop_connections(o) * loop_count(o);
     if (o.push_memory / (all_connections * std::max<std::size_t>(push_listeners(o), 1)) < 1024) {
         usage_error("--push-memory allows less than 1 KiB per connection (--max-connections " +
                     std::to_string(o.max_connections) +

@@ -40,7 +40,8 @@ struct options {
     std::size_t max_connections = 1024;   // push connections open at once, all loops together
     std::size_t push_memory = 64U << 20U; // unfinished push messages, all together
     std::size_t max_frame = 65536;        // longest octet-counted push frame
-    std::size_t loops = 1; // event loops (threads); 0 = available_cores(), resolved by main
+    std::size_t loops =
+        1; // event loops (threads); 0 = available_cores(), resolved by parse_options
     bool sync = false;
     int status = -1; // --status / --no-status; -1: when stderr is a terminal
 };
@@ -50,7 +51,7 @@ struct options {
     return (o.listen ? 1U : 0U) + (o.listen_tls ? 1U : 0U);
 }
 
-// The loops, once main has resolved --loops 0 (at least 1).
+// The loops (parse_options resolves --loops 0 to the core count; at least 1).
 [[nodiscard]] inline std::size_t loop_count(const options& o) noexcept {
     return o.loops > 0 ? o.loops : 1;
 }

@@ -17,6 +17,9 @@
 #include <coio/task_handle.hpp>
 
 #include <exception>
+#include <mutex>
+#include <new>
+#include <stdexcept>
 #include <utility>
 
 namespace logcollect {
@@ -42,19 +45,45 @@ coio::task<bool> write_batch(collector* c, std::string batch) {
     co_return c->flush_through(mark);
 }
 
+coio::task<> set_stop(collector* c) {
+    c->stop.set();
+    co_return;
+}
+
+// From another loop: set loop 0's stop event there. A hand-off after the
+// loops have ended is refused (then nothing is left to stop: main reads
+// the failure for the exit status); so is one that cannot be allocated.
+coio::task<> stop_writer(collector* c) {
+    try {
+        co_await c->loops[0].spawn(set_stop(c));
+    } catch (const std::runtime_error&) {
+        // the loops have ended
+    } catch (const std::bad_alloc&) {
+        // the failure is recorded all the same
+    }
+}
+
 } // namespace
 
 void collector::fail(const std::string& what) {
+    {
+        const std::lock_guard<std::mutex> lock(m_failure_mutex);
+        if (!m_failure.empty()) {
+            return; // the first one stopped the collector
+        }
+        m_failure = what;
+    }
+    con.message(what);
     if (loops.size() > 1 && !loops[0].is_current()) {
-        // Loop 0 owns the failure and the stop event.
-        loops[0].loop().call_soon_threadsafe([this, what] { fail(what); });
+        (void)coio::create_task(stop_writer(this), "stop"); // detached
         return;
     }
-    if (failure.empty()) {
-        failure = what;
-        con.message(what);
-        stop.set();
-    }
+    stop.set();
+}
+
+std::string collector::failure() const {
+    const std::lock_guard<std::mutex> lock(m_failure_mutex);
+    return m_failure;
 }
 
 shard::shard(collector* owner, std::size_t i)
@@ -78,10 +107,25 @@ coio::task<> shard::ship() {
     const std::uint64_t end = m_base + m_out.size();
     std::string batch = std::exchange(m_out, std::string());
     m_base = end;
-    bool ok = false;
+    // However this ends (a throw included: bad_alloc in fail()), the batch
+    // is answered - written only if loop 0 said so - and every waiter is
+    // woken: m_shipping never stays set (the stop would wait for ever).
+    struct answer {
+        shard* sh;
+        std::uint64_t end;
+        bool ok;
+        ~answer() {
+            sh->m_done = end;
+            sh->m_failed = sh->m_failed || !ok;
+            sh->m_shipping = false;
+            sh->m_shipped.set(); // wakes every waiter
+            sh->m_shipped.clear();
+        }
+    };
+    answer answered{this, end, false};
     std::string error;
     try {
-        ok = co_await c->loops[0].spawn(write_batch(c, std::move(batch)));
+        answered.ok = co_await c->loops[0].spawn(write_batch(c, std::move(batch)));
     } catch (const std::exception& e) {
         // bad_alloc, or the loops ended under us: nothing is acknowledged.
         error = e.what();
@@ -89,11 +133,6 @@ coio::task<> shard::ship() {
     if (!error.empty()) {
         c->fail("handing records to the writer loop: " + error);
     }
-    m_done = end;
-    m_failed = m_failed || !ok;
-    m_shipping = false;
-    m_shipped.set(); // wakes every waiter
-    m_shipped.clear();
 }
 
 coio::task<bool> shard::flush_through(std::uint64_t mark, bool* stopped) {

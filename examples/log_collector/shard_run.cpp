@@ -6,6 +6,7 @@
 #include "source_task.hpp"
 
 #include <coio/cancel.hpp>
+#include <coio/event_loop.hpp>
 #include <coio/net/error.hpp>
 #include <coio/sleep.hpp>
 #include <coio/task_group.hpp>
@@ -13,6 +14,8 @@
 #include <coio/timeout.hpp>
 
 #include <algorithm>
+#include <array>
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -21,6 +24,8 @@ namespace logcollect {
 namespace {
 
 constexpr auto shutdown_timeout = std::chrono::seconds(5);
+// After it: how long a push connection that was reset gets to end.
+constexpr auto abort_timeout = std::chrono::seconds(1);
 
 // One loop's counters, as the ticker needs them.
 struct shard_snapshot {
@@ -179,6 +184,70 @@ bool make_pull_tls(shard* sh) {
     return true;
 }
 
+// Stop accepting on this loop's listeners and end every connection they
+// accepted: close (what is buffered is sent) or, with `abort`, reset.
+void close_listeners(shard* sh, bool abort) {
+    const std::array<std::optional<coio::server>*, 2> servers{&sh->listener, &sh->tls_listener};
+    for (std::optional<coio::server>* srv : servers) {
+        if (*srv) {
+            (*srv)->close();
+            if (abort) {
+                (*srv)->abort_clients();
+            } else {
+                (*srv)->close_clients();
+            }
+        }
+    }
+}
+
+// Wait until every connection of this loop's listeners has ended, at most
+// until `deadline`. false: some had not.
+coio::task<bool> listeners_closed(shard* sh, std::chrono::steady_clock::time_point deadline) {
+    const std::array<std::optional<coio::server>*, 2> servers{&sh->listener, &sh->tls_listener};
+    bool closed = true;
+    for (std::optional<coio::server>* srv : servers) {
+        if (*srv) {
+            try {
+                co_await coio::timeout_at(deadline, (*srv)->wait_closed());
+            } catch (const coio::timeout_error&) {
+                closed = false;
+            }
+        }
+    }
+    co_return closed;
+}
+
+// The end of a loop's stop, once its listeners are closed (close_listeners)
+// and its tasks have ended or are given up on: wait for the push handlers
+// until `give_up`; those still running after that (stuck behind a slow
+// output) have their connections reset and get abort_timeout more, so that
+// none appends records after the last flush below. Then send the last
+// records to the writer and close the listeners. Idempotent.
+coio::task<> finish(shard* sh, std::chrono::steady_clock::time_point give_up, bool timed_out) {
+    if (sh->finished) {
+        co_return;
+    }
+    const bool closed = co_await listeners_closed(sh, give_up);
+    if (timed_out || !closed) {
+        sh->c->con.message("some connections did not close within 5 s; exiting anyway");
+    }
+    if (!closed) {
+        close_listeners(sh, true);
+        const bool ended = co_await listeners_closed(sh, coio::now() + abort_timeout);
+        if (!ended) {
+            sh->c->con.message("some push connections did not end after a reset either; what "
+                               "they still receive is lost");
+        }
+    }
+    // Push records, "aborted" records: to the writer (loop 0 writes its own
+    // after every loop has stopped).
+    bool stopped = false;
+    (void)co_await sh->flush_through(sh->end_mark(), &stopped);
+    sh->listener.reset();
+    sh->tls_listener.reset();
+    sh->finished = true;
+}
+
 } // namespace
 
 coio::task<bool> setup_shard(shard* sh) {
@@ -224,14 +293,7 @@ void say_listening(collector* c) {
     }
 }
 
-coio::task<> close_shard(shard* sh) {
-    sh->listener.reset();
-    sh->tls_listener.reset();
-    co_return;
-}
-
 coio::task<> run_shard(shard* sh) {
-    collector* c = sh->c;
     coio::task_handle<> tasks = coio::create_task(run_tasks(sh), "collector tasks");
     coio::event never; // run until cancelled: loop 0's stop
     try {
@@ -239,20 +301,14 @@ coio::task<> run_shard(shard* sh) {
     } catch (const coio::cancelled_error&) {
         // the stop
     }
-    sh->stopping = true;
-
     // Stop: no new push connections; end the reads (each push connection
     // writes what it received); let every source write and acknowledge what
     // it has, then close.
-    for (std::optional<coio::server>* srv : {&sh->listener, &sh->tls_listener}) {
-        if (*srv) {
-            (*srv)->close();
-            (*srv)->close_clients();
-        }
-    }
+    sh->stopping = true;
+    close_listeners(sh, false);
     tasks.cancel();
+    const auto give_up = coio::now() + shutdown_timeout;
     bool timed_out = false;
-    const auto give_up = std::chrono::steady_clock::now() + shutdown_timeout;
     try {
         co_await coio::timeout_at(give_up, tasks);
     } catch (const coio::cancelled_error&) {
@@ -260,24 +316,13 @@ coio::task<> run_shard(shard* sh) {
     } catch (const coio::timeout_error&) {
         timed_out = true;
     }
-    for (std::optional<coio::server>* srv : {&sh->listener, &sh->tls_listener}) {
-        if (*srv) {
-            try {
-                co_await coio::timeout_at(give_up, (*srv)->wait_closed());
-            } catch (const coio::timeout_error&) {
-                timed_out = true;
-            }
-        }
-    }
-    if (timed_out) {
-        c->con.message("some connections did not close within 5 s; exiting anyway");
-    }
-    // Push records, "aborted" records: to the writer (loop 0 writes its own
-    // after every loop has stopped).
-    bool stopped = false;
-    (void)co_await sh->flush_through(sh->end_mark(), &stopped);
-    sh->listener.reset();
-    sh->tls_listener.reset();
+    co_await finish(sh, give_up, timed_out);
+}
+
+coio::task<> finish_shard(shard* sh) {
+    sh->stopping = true;
+    close_listeners(sh, false); // idempotent: run_shard may have done it
+    co_await finish(sh, coio::now() + shutdown_timeout, false);
 }
 
 } // namespace logcollect

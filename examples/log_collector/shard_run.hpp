@@ -35,8 +35,9 @@ coio::task<bool> setup_shard(shard* sh);
 // On sh's loop: run its pull sources and housekeeping (and, on loop 0, the
 // ticker: stats summed over the loops) until cancelled - the clean stop:
 // no new push connections, end the reads, let every source write and
-// acknowledge what it has and close (bounded by 5 s), send the last records
-// to the writer, close the listeners. Does not throw cancelled_error: it
+// acknowledge what it has and close (bounded by 5 s; a push connection
+// still open then is reset), send the last records to the writer, close the
+// listeners. Does not throw cancelled_error: it
 // returns when the stop is done. A task that fails with an exception (a
 // bug) stops the collector (collector::fail) with exit status 1.
 coio::task<> run_shard(shard* sh);
@@ -45,7 +46,11 @@ coio::task<> run_shard(shard* sh);
 // listener (senders may connect from then on: every loop accepts).
 void say_listening(collector* c);
 
-// Close sh's listeners (on its loop), after a failed setup elsewhere.
-coio::task<> close_shard(shard* sh);
+// On sh's loop: the end of its stop, also for a loop whose run_shard never
+// ran (the stop came before the loop picked it up) or after a failed setup
+// elsewhere: no new push connections, end the push connections (bounded by
+// 5 s, then reset), send the last records to the writer, close the
+// listeners. Idempotent: does nothing after run_shard or itself finished.
+coio::task<> finish_shard(shard* sh);
 
 } // namespace logcollect
