@@ -120,7 +120,7 @@ coio::task<> push_connection(shard* sh, coio::stream_reader reader, coio::stream
         const std::uint64_t messages = st.lines;
         const std::uint64_t framing_errors = frames.framing_errors();
         frames.feed(data, emit);
-        message.on_data(clock::now(), st.lines != messages, frames.in_message());
+        message.on_data(coio::now(), st.lines != messages, frames.in_message());
         if (frames.framing_errors() != framing_errors) {
             st.errors += frames.framing_errors() - framing_errors;
             if (framing_errors == 0) { // once per connection
