@@ -223,6 +223,9 @@ TEST_CASE("a zero or negative timeout cancels the child at its first await", "[t
 
 TEST_CASE("a deadline moved later from inside the body does not fire", "[timeout]") {
     run_clean([]() -> task<> {
+        // Paused time: the 1 ms deadline must not pass in real time before
+        // the body runs (under g++ ASan it did, and the test failed).
+        coio::event_loop::running().pause_time();
         auto body = [](coio::deadline d) -> task<int> { // a copy: shares the state
             d.reschedule(long_sleep);
             co_await coio::sleep(5ms); // longer than the first deadline
@@ -269,6 +272,7 @@ TEST_CASE("a deadline moved earlier, or set from never, fires", "[timeout]") {
 
 TEST_CASE("a deadline moved to never while active stops the timer", "[timeout]") {
     run_clean([]() -> task<> {
+        coio::event_loop::running().pause_time(); // as above: 1 ms must not pass first
         auto body = [](coio::deadline d) -> task<int> {
             d.reschedule(coio::deadline::never);
             co_await coio::sleep(5ms);
