@@ -12,7 +12,7 @@ COIO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # on a host with systemd the package also enables its service).
 COIO_PACKAGES=(meson ninja-build pkg-config g++ clang libclang-rt-14-dev libtsan2
     liburing-dev catch2 libseccomp-dev libbenchmark-dev python3 bsdutils cmake valgrind
-    libssl-dev openssl nftables iproute2 util-linux rsyslog rsyslog-openssl strace)
+    libssl-dev openssl nftables iproute2 util-linux rsyslog rsyslog-openssl strace lld)
 
 # log MESSAGE: the message, the seconds since the script started and the CPU
 # seconds its finished children used so far (user+sys from /proc: on a
