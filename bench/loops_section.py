@@ -26,6 +26,7 @@ def loop_models(backends):
         for n in (1, 2):
             name = f"coio-{b}-loops{n}"
             MODELS[name] = ("bench/coio_echo_server", {"COIO_BACKEND": b}, f"coio-{b}-loops1")
+            harness.ALL_MODELS[name] = MODELS[name]
             harness.SERVER_ARGS[name] = ["--loops", str(n)]
             harness.UNPINNED.add(name)
             out.append(name)
