@@ -103,7 +103,7 @@ TEST_CASE("a handler that cannot be copied is passed with coio::moved", "[net][a
     run_clean(moved_handler_is_moved());
 }
 
-TEST_CASE("capturing lambdas passed by name work as handlers and jobs", "[net][args]") {
+TEST_CASE("capturing lambdas passed by name work as handlers and jobs", "[net][args][threads]") {
     run_clean(capturing_lambda_by_name());
 }
 
