@@ -170,12 +170,13 @@ public:
     // sleep, timer, timeout, interval, call_later and stream or server
     // timeout reads - stops. When the loop then has nothing to run and no
     // job of its own runs on another thread (to_thread), it jumps to the
-    // next timer's deadline instead of waiting for it (a task parked on a
-    // channel, a spawn or a future does not hold the clock, as with Tokio): time-based code runs in no real time, and timers fire
-    // in deadline order (equal deadlines in the order they were set). I/O is
-    // still polled, without waiting, before each jump: a peer in another
-    // process that has not answered yet is not waited for, so its timeout
-    // fires. A timer at time_point::max() ("never") is never jumped to.
+    // next timer's deadline instead of waiting for it; a task parked on a
+    // channel, a spawn or a future does not hold the clock (as with Tokio).
+    // Time-based code thus runs in no real time, and timers fire in deadline
+    // order (equal deadlines in the order they were set). I/O is still
+    // polled, without waiting, before each jump: a peer in another process
+    // that has not answered yet is not waited for, so its timeout fires. A
+    // timer at time_point::max() ("never") is never jumped to.
     // resume_time() lets the clock run again from the paused reading;
     // advance_time(d) moves it forward by d, paused or not (timers that
     // became due fire on the next iteration). std::chrono::steady_clock

@@ -71,7 +71,7 @@ struct connection_node;
 struct server_options {
     int backlog = 1024;
     bool reuse_address = true;
-    bool reuse_port = false;         // SO_REUSEPORT (several servers on one port)
+    bool reuse_port = false; // SO_REUSEPORT (several servers on one port)
     // With reuse_port, on a thread pinned to one CPU (run_loops_options::pin):
     // SO_INCOMING_CPU on the listening socket, so that the kernel (Linux 6.2
     // and later) hands this server the connections whose packets that CPU
