@@ -15,19 +15,17 @@ namespace coio {
 
 namespace {
 thread_local event_loop* t_current = nullptr;
-// The running loop's clock state (coio::now()); null while none runs.
-thread_local const detail::loop_time* t_time = nullptr;
 
 // Sets t_current (and t_time) for the duration of a drive or teardown.
 class current_guard {
 public:
     current_guard(event_loop* loop, const detail::loop_time* time)
-        : m_prev(std::exchange(t_current, loop)), m_prev_time(std::exchange(t_time, time)) {}
+        : m_prev(std::exchange(t_current, loop)), m_prev_time(detail::set_running_time(time)) {}
     current_guard(const current_guard&) = delete;
     current_guard& operator=(const current_guard&) = delete;
     ~current_guard() {
         t_current = m_prev;
-        t_time = m_prev_time;
+        detail::set_running_time(m_prev_time);
     }
 
 private:
@@ -115,46 +113,6 @@ event_loop::~event_loop() {
     while (!m_core.m_ready.empty()) {
         (void)m_core.m_ready.pop(); // handles of frames destroyed above
     }
-}
-
-std::chrono::steady_clock::time_point now() noexcept {
-    const detail::loop_time* t = t_time;
-    if (t == nullptr) {
-        return std::chrono::steady_clock::now();
-    }
-    return t->paused ? t->frozen : std::chrono::steady_clock::now() + t->offset;
-}
-
-void event_loop::pause_time() noexcept {
-    detail::loop_time& t = m_impl->m_time;
-    if (!t.paused) {
-        t.frozen = std::chrono::steady_clock::now() + t.offset;
-        t.paused = true;
-    }
-}
-
-void event_loop::resume_time() noexcept {
-    detail::loop_time& t = m_impl->m_time;
-    if (t.paused) {
-        t.offset = t.frozen - std::chrono::steady_clock::now();
-        t.paused = false;
-    }
-}
-
-void event_loop::advance_time(std::chrono::nanoseconds d) noexcept {
-    detail::loop_time& t = m_impl->m_time;
-    if (d.count() <= 0) {
-        return;
-    }
-    if (t.paused) {
-        t.frozen += d;
-    } else {
-        t.offset += d;
-    }
-}
-
-bool event_loop::time_paused() const noexcept {
-    return m_impl->m_time.paused;
 }
 
 event_loop* event_loop::current() noexcept {

@@ -28,6 +28,10 @@ struct loop_time {
     std::chrono::nanoseconds offset{0};
 };
 
+// Makes `t` the clock coio::now() reads on this thread (the running loop's);
+// returns the previous one (lib/loop_clock.cpp).
+const loop_time* set_running_time(const loop_time* t) noexcept;
+
 struct loop_impl final : completion_sink {
     loop_impl(event_loop& loop, loop_core& core) : m_loop(loop), m_core(core) {}
 
