@@ -67,13 +67,19 @@ async def body(t):
 
     recs = texts()
     check(all(r["source"].startswith("push 127.0.0.1:") for r in recs), "push source names")
+    # A long line's pieces are contiguous within their source only: records
+    # of other connections may come between them (the fault-injection run
+    # delays reads, and the loggers' connections are then read alongside
+    # the hand-made one), so pieces are put together per source.
     whole = []
-    cur = ""
+    cur = {}
     for r in recs:
-        cur += r["line"]
-        if not r.get("more"):
-            whole.append((cur, r.get("framing")))
-            cur = ""
+        text = cur.pop(r["source"], "") + r["line"]
+        if r.get("more"):
+            cur[r["source"]] = text
+        else:
+            whole.append((text, r.get("framing")))
+    check(not cur, f"pieces without their last record: {cur}")
 
     def one(suffix, framing):
         hits = [w for w in whole if w[0].endswith(suffix)]
