@@ -15,6 +15,10 @@
 //                          batched, each side drains its queue per pass.
 //   bm_spawn_same_loop     spawn onto loop 0 itself: the queue round trip
 //                          without a thread crossing (the floor).
+//   ..._busy_poll          the same with run_loops_options::busy_poll (1 ms):
+//                          an idle loop spins before it sleeps, so a hand-off
+//                          is seen within one poll, with no wake-up through
+//                          the kernel (the idle core's time is spent on it).
 //
 // Run:  COIO_BACKEND=epoll ./loop_handoff [--benchmark_format=json]
 // One item = one round trip; ns per round trip = 1e9 / items_per_second.
@@ -26,6 +30,7 @@
 #include <coio/coio.hpp>
 #include <coio/loops.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <vector>
 
@@ -83,7 +88,7 @@ coio::task<> pipelined_round_trips(benchmark::State* state) {
 
 enum class mode { spawn, submit, pipelined, same_loop };
 
-void run_on_two_loops(benchmark::State& state, mode m) {
+void run_on_two_loops(benchmark::State& state, mode m, bool busy = false) {
     auto main_of = [&state, m](std::size_t i) -> coio::task<> {
         if (i != 0) {
             return idle();
@@ -102,6 +107,9 @@ void run_on_two_loops(benchmark::State& state, mode m) {
     };
     coio::run_loops_options opts;
     opts.pin = true;
+    if (busy) {
+        opts.busy_poll = std::chrono::milliseconds(1);
+    }
     coio::run_loops(2, main_of, opts);
 }
 
@@ -117,10 +125,22 @@ void bm_spawn_pipelined(benchmark::State& state) {
 void bm_spawn_same_loop(benchmark::State& state) {
     run_on_two_loops(state, mode::same_loop);
 }
+void bm_spawn_round_trip_busy_poll(benchmark::State& state) {
+    run_on_two_loops(state, mode::spawn, true);
+}
+void bm_submit_round_trip_busy_poll(benchmark::State& state) {
+    run_on_two_loops(state, mode::submit, true);
+}
+void bm_spawn_pipelined_busy_poll(benchmark::State& state) {
+    run_on_two_loops(state, mode::pipelined, true);
+}
 BENCHMARK(bm_spawn_round_trip)->UseRealTime();
 BENCHMARK(bm_submit_round_trip)->UseRealTime();
 BENCHMARK(bm_spawn_pipelined)->UseRealTime();
 BENCHMARK(bm_spawn_same_loop)->UseRealTime();
+BENCHMARK(bm_spawn_round_trip_busy_poll)->UseRealTime();
+BENCHMARK(bm_submit_round_trip_busy_poll)->UseRealTime();
+BENCHMARK(bm_spawn_pipelined_busy_poll)->UseRealTime();
 
 } // namespace
 

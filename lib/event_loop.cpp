@@ -143,22 +143,13 @@ loop_stats event_loop::stats() const noexcept {
     s.buffers_out = im.m_backend->buffers_out();
     s.buffer_bytes = im.m_backend->buffer_bytes();
     s.iterations = im.m_iterations;
+    s.wakeups = im.m_wakeups.load(std::memory_order_relaxed);
+    s.ring_wakeups = im.m_ring_wakeups.load(std::memory_order_relaxed);
     return s;
 }
 
 void event_loop::call_soon(std::function<void()> f) {
     m_impl->m_callbacks.push_back(std::move(f));
-}
-
-void event_loop::call_soon_threadsafe(std::function<void()> f) {
-    // wake() runs under the lock: the loop takes the same lock before it can
-    // run `f`, so it cannot run it, finish and destroy the backend (closing
-    // the eventfd, whose number another socket may then get) while this thread
-    // is still inside wake(). Found by the TSan configuration on io_uring.
-    std::lock_guard lock(m_impl->m_remote_mutex);
-    m_impl->m_remote.push_back(std::move(f));
-    m_impl->m_remote_pending.store(true, std::memory_order_release);
-    m_impl->m_backend->wake();
 }
 
 void event_loop::set_exception_handler(std::function<void(const exception_context&)> handler) {
@@ -242,7 +233,7 @@ bool event_loop::run_once(const detail::root_base* main) {
     }
     // 2. Wait for I/O: completions post their waiters to the ready queue.
     if (!work_ready || im.m_in_flight > 0) {
-        im.m_backend->wait(timeout);
+        im.wait_for_work(timeout); // lib/loop_wait.cpp
         im.take_remote();
     }
     if (jump_to != nullptr && ready.empty() && im.m_callbacks.empty() &&

@@ -67,6 +67,11 @@ struct loop_impl final : completion_sink {
     std::size_t fire_timers();
     // Move callbacks queued by other threads to m_callbacks.
     void take_remote();
+    // Phase 2: wait up to `timeout` (-1: no limit) for I/O or a wake-up,
+    // busy-polling first if set (lib/loop_wait.cpp).
+    void wait_for_work(std::chrono::nanoseconds timeout);
+    // The busy poll; returns what is left of `timeout` to wait.
+    std::chrono::nanoseconds busy_poll(std::chrono::nanoseconds timeout);
     // Run the callbacks present now (FIFO); later ones wait for the next pass.
     void run_callbacks();
     // True if something may still happen without anything new being started.
@@ -83,6 +88,10 @@ struct loop_impl final : completion_sink {
     std::mutex m_remote_mutex;
     std::vector<std::function<void()>> m_remote;
     std::atomic<bool> m_remote_pending{false};
+    std::atomic<bool> m_parked{false}; // the loop sleeps, or is about to (lib/loop_wait.cpp)
+    std::chrono::nanoseconds m_busy_poll{0};
+    std::atomic<std::uint64_t> m_wakeups{0};      // loop_stats::wakeups
+    std::atomic<std::uint64_t> m_ring_wakeups{0}; // loop_stats::ring_wakeups
     loop_time m_time;
     std::size_t m_external = 0;
     std::size_t m_hand_off_waits = 0; // of m_external: tasks parked on a remote_waiter // loop

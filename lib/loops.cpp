@@ -246,13 +246,14 @@ void pin_to(std::size_t i) {
     }
 }
 
-void loop_thread(loop_group& g, std::size_t i, task<> main, bool pin) {
+void loop_thread(loop_group& g, std::size_t i, task<> main, const run_loops_options& opts) {
     std::optional<event_loop> loop;
     try {
-        if (pin) {
+        if (opts.pin) {
             pin_to(i);
         }
         loop.emplace();
+        loop->set_busy_poll(opts.busy_poll);
     } catch (...) {
         g.fail(i, std::current_exception());
     }
@@ -316,14 +317,14 @@ void run_group(std::vector<task<>> mains, run_loops_options opts) {
     threads.reserve(n - 1);
     for (std::size_t i = 1; i < n; ++i) {
         try {
-            threads.emplace_back(loop_thread, std::ref(g), i, std::move(mains[i]), opts.pin);
+            threads.emplace_back(loop_thread, std::ref(g), i, std::move(mains[i]), opts);
         } catch (...) {
             g.drop(i, std::current_exception());
         }
     }
     {
         affinity_guard restore(opts.pin);
-        loop_thread(g, 0, std::move(mains[0]), opts.pin);
+        loop_thread(g, 0, std::move(mains[0]), opts);
     }
     for (std::thread& t : threads) {
         t.join();

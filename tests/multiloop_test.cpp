@@ -8,10 +8,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/utsname.h>
+
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -140,7 +144,82 @@ coio::task<> fail_or_wait(std::size_t i, failure_probe* p) {
     }
 }
 
+// Whether one io_uring loop should wake another by IORING_OP_MSG_RING here:
+// Linux 5.18 or later, and not turned off (COIO_URING_MSG_RING=0).
+bool msg_ring_expected() {
+    if (coio::backend_name() != "io_uring") {
+        return false;
+    }
+    if (const char* knob = std::getenv("COIO_URING_MSG_RING");
+        knob != nullptr && std::string(knob) == "0") {
+        return false;
+    }
+    utsname u{};
+    int major = 0;
+    int minor = 0;
+    return ::uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+           (major > 5 || (major == 5 && minor >= 18));
+}
+
+struct wake_report {
+    coio::loop_stats stats;
+    std::chrono::nanoseconds busy_poll{0};
+};
+
+coio::task<int> plus_one(int v) {
+    co_return v + 1;
+}
+
+coio::task<wake_report> report_here() {
+    co_return wake_report{coio::event_loop::running().stats(),
+                          coio::event_loop::running().busy_poll()};
+}
+
+// Loop 0 makes `rounds` round trips to loop 1, which has nothing else to
+// do: it goes back to sleep after each one, and each hand-off must wake it.
+// Then loop 1 reports its counters (read on its own thread).
+coio::task<> round_trips(std::size_t i, int rounds, wake_report* out) {
+    if (i != 0) {
+        co_return;
+    }
+    const coio::loop_ref there = coio::loop_ref::all().at(1);
+    int v = 0;
+    for (int k = 0; k < rounds; ++k) {
+        v = co_await there.spawn(plus_one(v));
+    }
+    CHECK(v == rounds);
+    *out = co_await there.spawn(report_here());
+}
+
 } // namespace
+
+TEST_CASE("hand-offs wake an idle loop; io_uring loops wake each other with MSG_RING", "[loops]") {
+    wake_report r;
+    auto main = [&r](std::size_t i) { return round_trips(i, 200, &r); };
+    coio::run_loops(2, main);
+    // Loop 1 sleeps between the round trips (200 of them, each one waiting
+    // for loop 0 to resume its task and hand over the next): it was woken.
+    CHECK(r.stats.wakeups > 0);
+    CHECK(r.stats.wakeups <= 210); // one per hand-off at most (and run_loops' own)
+    CHECK(r.stats.ring_wakeups <= r.stats.wakeups);
+    if (msg_ring_expected()) {
+        CHECK(r.stats.ring_wakeups > 0);
+    } else {
+        CHECK(r.stats.ring_wakeups == 0);
+    }
+    CHECK(r.busy_poll == 0ns);
+}
+
+TEST_CASE("run_loops_options::busy_poll sets every loop spinning; hand-offs still work",
+          "[loops]") {
+    wake_report r;
+    auto main = [&r](std::size_t i) { return round_trips(i, 200, &r); };
+    coio::run_loops_options opts;
+    opts.busy_poll = 200us;
+    coio::run_loops(2, main, opts);
+    CHECK(r.busy_poll == 200us);
+    CHECK(r.stats.wakeups <= 210);
+}
 
 TEST_CASE("run_loops runs main(i) on n loops, each on its own thread, loop 0 on the caller's",
           "[loops]") {

@@ -3,13 +3,16 @@
 #include "support/support.hpp"
 
 #include <coio/coio.hpp>
+#include <coio/net/pipe.hpp>
 #include <coio/net/resolve.hpp>
 #include <coio/to_thread.hpp>
 
 #include <netdb.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <thread>
@@ -171,6 +174,104 @@ coio::task<> threadsafe_callbacks() {
     CHECK(ran.load() == 1000);
 }
 
+// A thread and the loop take turns: the loop waits (asleep in the backend,
+// or still about to sleep) each time the thread posts, so every post must
+// wake it (lib/loop_wait.cpp). A lost wake-up leaves it asleep: the 10 s
+// bound then ends the wait and the test fails. With busy_poll the loop is
+// spinning when most posts come, and none may be missed either.
+coio::task<> ping_pong_wakes(std::chrono::nanoseconds busy) {
+    auto& loop = coio::event_loop::running();
+    loop.set_busy_poll(busy);
+    CHECK(loop.busy_poll() == busy);
+    constexpr int turns = 5000;
+    coio::event answered;
+    std::atomic<int> turn{0};
+    std::atomic<bool> stop{false};
+    std::thread t([&] {
+        for (int i = 1; i <= turns; ++i) {
+            while (turn.load() != i) {
+                if (stop.load()) {
+                    return;
+                }
+                std::this_thread::yield();
+            }
+            loop.call_soon_threadsafe([&answered] { answered.set(); });
+        }
+    });
+    int lost_at = 0;
+    for (int i = 1; i <= turns && lost_at == 0; ++i) {
+        answered.clear();
+        turn.store(i);
+        try {
+            co_await coio::wait_for(answered.wait(), 10s);
+        } catch (const coio::timeout_error&) {
+            lost_at = i;
+        }
+    }
+    stop.store(true);
+    t.join();
+    CHECK(lost_at == 0);
+    CHECK(loop.stats().wakeups <= static_cast<std::uint64_t>(turns));
+    loop.set_busy_poll(0ns);
+}
+
+// A loop that is running when another thread posts is not woken: the posts
+// cost no eventfd write (lib/loop_wait.cpp), and still all run.
+coio::task<> running_loop_not_woken() {
+    auto& loop = coio::event_loop::running();
+    constexpr int posts = 1000;
+    std::atomic<int> ran{0};
+    std::atomic<bool> go{false};
+    std::atomic<bool> posted{false};
+    std::thread t([&] {
+        while (!go.load()) {
+            std::this_thread::yield();
+        }
+        for (int i = 0; i < posts; ++i) {
+            loop.call_soon_threadsafe([&ran] { ran.fetch_add(1); });
+        }
+        posted.store(true);
+    });
+    const std::uint64_t before = loop.stats().wakeups;
+    go.store(true);
+    CHECK(wait_flag(&posted)); // the loop runs this task all along: it never sleeps
+    t.join();
+    while (ran.load() < posts) {
+        co_await coio::yield_now();
+    }
+    CHECK(loop.stats().wakeups == before);
+}
+
+// With a long busy poll set, a timer and I/O from another thread still end
+// the spin at once: neither waits for the 10 s the loop may spin.
+coio::task<> busy_poll_serves_timers_and_io() {
+    auto& loop = coio::event_loop::running();
+    loop.set_busy_poll(10s);
+    const auto t0 = std::chrono::steady_clock::now();
+    co_await coio::sleep(20ms);
+    CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    coio::stream_reader in = coio::connect_read_pipe(fds[0]);
+    std::atomic<bool> reading{false};
+    std::thread writer([&] {
+        while (!reading.load()) {
+            std::this_thread::yield();
+        }
+        CHECK(::write(fds[1], "x\n", 2) == 2);
+        ::close(fds[1]);
+    });
+    const auto t1 = std::chrono::steady_clock::now();
+    reading.store(true);
+    std::string line = co_await in.readline();
+    writer.join();
+    CHECK(line == "x\n");
+    CHECK(std::chrono::steady_clock::now() - t1 < 5s);
+    co_await in.readline(); // EOF: the pipe reader is done
+    loop.set_busy_poll(0ns);
+}
+
 coio::task<> localhost_resolves_and_connects() {
     std::vector<coio::address> addrs = co_await coio::resolve("localhost", 80);
     REQUIRE_FALSE(addrs.empty());
@@ -224,6 +325,23 @@ TEST_CASE("a cancel that arrives after to_thread's result was posted resumes the
 
 TEST_CASE("call_soon_threadsafe from another thread runs every callback", "[thread]") {
     run_clean(threadsafe_callbacks());
+}
+
+TEST_CASE("call_soon_threadsafe wakes the loop for every post of a ping-pong", "[thread]") {
+    run_clean(ping_pong_wakes(0ns));
+}
+
+TEST_CASE("call_soon_threadsafe reaches a busy-polling loop for every post of a ping-pong",
+          "[thread]") {
+    run_clean(ping_pong_wakes(1ms));
+}
+
+TEST_CASE("call_soon_threadsafe does not wake a loop that is running", "[thread]") {
+    run_clean(running_loop_not_woken());
+}
+
+TEST_CASE("a busy-polling loop still fires timers and completes I/O at once", "[thread]") {
+    run_clean(busy_poll_serves_timers_and_io());
 }
 
 TEST_CASE("localhost resolves off the loop and open_connection tries its addresses",

@@ -53,7 +53,8 @@ struct exception_context {
     std::exception_ptr exception;
 };
 
-// What is outstanding in a loop; all zero after run() returns.
+// What is outstanding in a loop; all zero after run() returns (except the
+// counters at the end).
 struct loop_stats {
     std::size_t tasks = 0;         // tasks created and not finished
     std::size_t task_frames = 0;   // root frames alive (finished ones held by handles count)
@@ -64,6 +65,11 @@ struct loop_stats {
     std::size_t buffers_out = 0;   // pool buffers lent (buffer_lease) or queued for a socket
     std::size_t buffer_bytes = 0;  // read buffers kept for reuse (mapped, or provided to io_uring)
     std::uint64_t iterations = 0;  // loop iterations so far
+    // Times call_soon_threadsafe (and so every hand-off from another thread
+    // or loop) had to wake this loop from its sleep: a loop that is running,
+    // spinning (set_busy_poll) or already woken is not woken again.
+    std::uint64_t wakeups = 0;
+    std::uint64_t ring_wakeups = 0; // of those, by IORING_OP_MSG_RING from another io_uring loop
 };
 
 class event_loop {
@@ -186,6 +192,18 @@ public:
     void resume_time() noexcept;
     void advance_time(std::chrono::nanoseconds d) noexcept;
     [[nodiscard]] bool time_paused() const noexcept;
+
+    // Busy poll (Seastar's reactor polls always; Linux's SO_BUSY_POLL does
+    // the same for one socket): when the loop has nothing to run, it first
+    // spins for up to `d` - polling I/O without waiting and watching the queue
+    // of work from other threads and loops - and sleeps only if nothing came.
+    // Work handed to a spinning loop is picked up within one poll, without a
+    // wake-up through the kernel: it trades the core's idle time for the
+    // latency of hand-offs between loops (bench/loop_handoff.cpp). Timers are
+    // not delayed by it. 0 (the default) sleeps at once. Loop thread only;
+    // run_loops_options::busy_poll sets it on every loop.
+    void set_busy_poll(std::chrono::nanoseconds d) noexcept;
+    [[nodiscard]] std::chrono::nanoseconds busy_poll() const noexcept;
 
     // Called by root_finished / root_release (detail).
     void on_root_finished(detail::root_base& r) noexcept;

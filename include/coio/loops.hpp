@@ -42,6 +42,7 @@
 #include <coio/task.hpp>
 #include <coio/threadsafe.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <exception>
 #include <functional>
@@ -62,6 +63,10 @@ std::size_t available_cores();
 
 struct run_loops_options {
     bool pin = false; // bind loop i's thread to one CPU (see above)
+    // event_loop::set_busy_poll on every loop: an idle loop spins this long
+    // before it sleeps, so that hand-offs between loops do not wait for a
+    // wake-up through the kernel. Costs the idle cores' time; 0: never spin.
+    std::chrono::nanoseconds busy_poll{0};
 };
 
 // What run_loops throws when a loop's main task failed.

@@ -79,6 +79,14 @@ public:
     virtual void close(int fd) noexcept = 0;
     virtual void wait(std::chrono::nanoseconds timeout) = 0;
     virtual void wake() noexcept = 0;
+    // Wake `target` (another loop's backend) from this loop's thread through
+    // this backend, where it has a cheaper way than target.wake() (io_uring:
+    // IORING_OP_MSG_RING between two rings). False if not: the caller then
+    // calls target.wake(). Called with the target's remote lock held.
+    virtual bool wake_other(backend& target) noexcept {
+        (void)target;
+        return false;
+    }
     [[nodiscard]] virtual std::size_t registrations() const noexcept = 0;
     [[nodiscard]] virtual std::size_t buffers_out() const noexcept = 0;
     [[nodiscard]] virtual std::size_t buffer_bytes() const noexcept = 0;

@@ -415,6 +415,9 @@ void uring_backend::handle(std::uint64_t data, int res, unsigned flags, mode how
         m_wake_armed = false; // re-armed by the next wait()
         return;
     }
+    if (data == tag_msg) {
+        return; // a wake-up from another loop, or one this ring failed to send
+    }
     if (is_recv_data(data)) {
         on_recv_cqe(data, res, flags, how);
         return;

@@ -20,10 +20,15 @@
 //    finish early, forget() and the destructor block until it has.
 //  - wake(): a blocking eventfd with one IORING_OP_READ always queued on it
 //    (re-armed after each completion). A write from any thread completes the
-//    read and so ends a wait() that is blocked, or the next one. Chosen over
-//    IORING_OP_MSG_RING, which would need a second ring per waking thread (or
-//    a lock) and Linux 5.18; over a multishot poll, which fires per wakeup and
-//    would need an extra read() to reset the counter.
+//    read and so ends a wait() that is blocked, or the next one. Over a
+//    multishot poll, which fires per wakeup and would need an extra read()
+//    to reset the counter.
+//  - wake_other(): one io_uring loop wakes another with IORING_OP_MSG_RING
+//    (Linux 5.18) sent through its own ring - no eventfd write, and a CQE
+//    (tag_msg) in the target's ring instead of a read to re-arm. Submitted at
+//    once and only when the target's ring is enabled; the target's ring fd is
+//    read and the SQE consumed under the target's m_msg_mutex, so a ring being
+//    rebuilt or torn down cannot be sent to (uring_setup.cpp).
 //  - recv_pooled: see uring_buffers.cpp. Not done: multishot accept.
 //  - read, write, read_pooled (pipes, FIFOs, ttys; the fd is O_NONBLOCK, as
 //    the readiness backends need it): IORING_OP_READ / IORING_OP_WRITE at
@@ -52,6 +57,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -67,6 +73,8 @@ static_assert(std::is_same_v<socklen_t, std::uint32_t>, "socklen_t must be uint3
 // of those bits set, and such CQEs never touch an op:
 //   tag_cancel - the CQE of a cancel request (the op's own CQE still follows);
 //   tag_wake   - the eventfd read behind wake();
+//   tag_msg    - a MSG_RING wake-up: the CQE another loop's ring posted in
+//                this one, or the failure CQE of one this ring sent;
 //   tag_recv   - a multishot recv into the small buffers: fd << 3 |
 //                generation << 32 (recv_data()); tag_recv_big the same into
 //                the big buffers. close() bumps the fd's generation, so CQEs
@@ -82,6 +90,7 @@ inline constexpr std::uint64_t tag_cancel = 1;
 inline constexpr std::uint64_t tag_wake = 2;
 inline constexpr std::uint64_t tag_recv = 3;
 inline constexpr std::uint64_t tag_recv_big = 4;
+inline constexpr std::uint64_t tag_msg = 5;
 
 inline std::uint64_t op_data(io_op& op) noexcept {
     return reinterpret_cast<std::uintptr_t>(&op);
@@ -186,6 +195,7 @@ public:
     void close(int fd) noexcept override;
     void wait(std::chrono::nanoseconds timeout) override;
     void wake() noexcept override;
+    bool wake_other(backend& target) noexcept override;
     [[nodiscard]] std::size_t registrations() const noexcept override { return m_registered; }
     void release_buffer(std::uint32_t id) noexcept override;
     [[nodiscard]] std::size_t buffers_out() const noexcept override;
@@ -318,6 +328,13 @@ private:
     std::uint32_t m_peak_big = 0;   // ... big ones
     bool m_big_failed = false;      // the big ring cannot be set up: stay small
     bool m_rw_nowait = false;       // COIO_URING_RW_NOWAIT: RWF_NOWAIT on read/write SQEs
+    bool m_msg_ring = false; // MSG_RING and CQE_SKIP_SUCCESS work (COIO_URING_MSG_RING=0: not used)
+
+    // What other loops' wake_other() reads: this ring's fd while it is
+    // enabled, else -1 (uring_setup.cpp).
+    std::mutex m_msg_mutex;
+    int m_msg_fd = -1;
+    void publish_ring(bool enabled) noexcept;
 };
 
 } // namespace coio::detail

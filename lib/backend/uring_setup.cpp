@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 #include <string_view>
 
@@ -86,6 +87,26 @@ std::string kernel_gaps(io_uring& ring, unsigned features) {
     return why;
 }
 
+// IORING_OP_MSG_RING (5.18) and IOSQE_CQE_SKIP_SUCCESS (5.17), for
+// wake_other(); COIO_URING_MSG_RING=0 turns it off (the eventfd then wakes
+// every loop, as on older kernels).
+bool msg_ring_works(io_uring& ring) {
+    if (const char* knob = std::getenv("COIO_URING_MSG_RING");
+        knob != nullptr && std::string_view(knob) == "0") {
+        return false;
+    }
+    if ((ring.features & IORING_FEAT_CQE_SKIP) == 0) {
+        return false;
+    }
+    io_uring_probe* p = io_uring_get_probe_ring(&ring);
+    if (p == nullptr) {
+        return false;
+    }
+    const bool ok = io_uring_opcode_supported(p, IORING_OP_MSG_RING) != 0;
+    io_uring_free_probe(p);
+    return ok;
+}
+
 // Creates `ring` with the best task-work mode this kernel accepts. Each tier
 // is tried in turn; EINVAL means "flag unknown here", so the next tier drops
 // it (io_uring_setup(2)):
@@ -159,6 +180,8 @@ uring_backend::uring_backend(completion_sink& sink)
         throw std::runtime_error(why);
     }
     m_started = (m_flags & IORING_SETUP_R_DISABLED) == 0;
+    m_msg_ring = msg_ring_works(m_ring);
+    publish_ring(m_started);
     // Blocking on purpose: io_uring fails a read on an O_NONBLOCK file
     // with -EAGAIN instead of waiting for it to become readable.
     m_wake.reset(::eventfd(0, EFD_CLOEXEC));
@@ -181,6 +204,7 @@ uring_backend::uring_backend(completion_sink& sink)
 // wake read, and reap until the kernel has let go of every buffer before the
 // ring and the buffer ring go away.
 uring_backend::~uring_backend() {
+    publish_ring(false); // no other loop sends to this ring from now on
     // Only the issuer may reap a SINGLE_ISSUER ring. If the loop is torn
     // down by another thread with just the wake read left, closing the
     // ring cancels that read (a poll-armed read on an empty eventfd).
@@ -256,7 +280,53 @@ int uring_backend::start() noexcept {
     }
     m_issuer = this_thread_serial();
     m_started = true;
+    publish_ring(true);
     return 0;
+}
+
+void uring_backend::publish_ring(bool enabled) noexcept {
+    std::lock_guard lock(m_msg_mutex);
+    m_msg_fd = enabled ? m_ring.ring_fd : -1;
+}
+
+// Sends the target a CQE through this ring (see uring_backend.hpp). The SQE
+// goes to the kernel before this returns, under the target's m_msg_mutex: if
+// it cannot (a refused or partial submit), it becomes a NOP, so that it never
+// reaches a ring that has gone since. The kernel holds the target's file from
+// submission on. A failed send (its CQE, tag_msg, is ignored) loses no
+// wake-up: it fails only if the target's CQ ring overflows (the target then
+// has completions to reap and does not sleep) or the target's ring is being
+// torn down.
+bool uring_backend::wake_other(backend& target) noexcept {
+    // This ring must be running on this thread already: start() could take
+    // this backend's own m_msg_mutex, and no other lock may be taken inside
+    // the target's.
+    if (!m_msg_ring || !m_started || !on_issuer_thread() || target.name() != name()) {
+        return false;
+    }
+    auto& t = static_cast<uring_backend&>(target);
+    if (!t.m_msg_ring) {
+        return false;
+    }
+    std::lock_guard lock(t.m_msg_mutex);
+    if (t.m_msg_fd < 0) {
+        return false; // not enabled yet (its first wait() enables it), or gone
+    }
+    io_uring_sqe* sqe = get_sqe();
+    if (sqe == nullptr) {
+        return false;
+    }
+    io_uring_prep_msg_ring(sqe, t.m_msg_fd, 0, tag_msg, 0);
+    io_uring_sqe_set_data64(sqe, tag_msg);
+    io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+    const int ready = static_cast<int>(io_uring_sq_ready(&m_ring));
+    if (io_uring_submit(&m_ring) == ready) {
+        return true; // every queued SQE, this one last, was consumed
+    }
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, tag_msg);
+    io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+    return false;
 }
 
 // Swaps in a new ring. Only the wake read can be pending on the old one;
@@ -269,6 +339,7 @@ int uring_backend::rebuild() noexcept {
     if (const int e = init_ring(fresh, flags, cq); e != 0) {
         return -e;
     }
+    publish_ring(false);
     m_small.teardown(m_ring);
     m_big.teardown(m_ring);
     m_big_failed = false;
@@ -281,6 +352,7 @@ int uring_backend::rebuild() noexcept {
     m_cq_entries = cq;
     m_started = (m_flags & IORING_SETUP_R_DISABLED) == 0;
     m_wake_armed = false;
+    publish_ring(m_started);
     return 0;
 }
 
