@@ -15,6 +15,9 @@
 //                          batched, each side drains its queue per pass.
 //   bm_spawn_same_loop     spawn onto loop 0 itself: the queue round trip
 //                          without a thread crossing (the floor).
+//   bm_cache_line_round_trip  the floor: two threads on CPUs 0 and 1 pass
+//                          one atomic back and forth (spinning). No queue can
+//                          hand work over and back faster than this.
 //   ..._busy_poll          the same with run_loops_options::busy_poll (1 ms):
 //                          an idle loop spins before it sleeps, so a hand-off
 //                          is seen within one poll, with no wake-up through
@@ -30,8 +33,13 @@
 #include <coio/coio.hpp>
 #include <coio/loops.hpp>
 
+#include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -134,6 +142,43 @@ void bm_submit_round_trip_busy_poll(benchmark::State& state) {
 void bm_spawn_pipelined_busy_poll(benchmark::State& state) {
     run_on_two_loops(state, mode::pipelined, true);
 }
+void pin_to(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    (void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+void bm_cache_line_round_trip(benchmark::State& state) {
+    cpu_set_t saved;
+    (void)pthread_getaffinity_np(pthread_self(), sizeof saved, &saved);
+    std::atomic<long> turn{0}; // odd: the other thread's turn
+    std::atomic<bool> stop{false};
+    std::thread other([&] {
+        pin_to(1);
+        while (!stop.load(std::memory_order_relaxed)) {
+            const long t = turn.load(std::memory_order_acquire);
+            if ((t & 1) != 0) {
+                turn.store(t + 1, std::memory_order_release);
+            }
+            __builtin_ia32_pause();
+        }
+    });
+    pin_to(0);
+    long t = 0;
+    for (auto _ : state) {
+        turn.store(++t, std::memory_order_release);
+        ++t;
+        while (turn.load(std::memory_order_acquire) != t) {
+            __builtin_ia32_pause();
+        }
+    }
+    stop.store(true);
+    other.join();
+    (void)pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
+    state.SetItemsProcessed(state.iterations());
+}
+
 BENCHMARK(bm_spawn_round_trip)->UseRealTime();
 BENCHMARK(bm_submit_round_trip)->UseRealTime();
 BENCHMARK(bm_spawn_pipelined)->UseRealTime();
@@ -141,6 +186,7 @@ BENCHMARK(bm_spawn_same_loop)->UseRealTime();
 BENCHMARK(bm_spawn_round_trip_busy_poll)->UseRealTime();
 BENCHMARK(bm_submit_round_trip_busy_poll)->UseRealTime();
 BENCHMARK(bm_spawn_pipelined_busy_poll)->UseRealTime();
+BENCHMARK(bm_cache_line_round_trip)->UseRealTime();
 
 } // namespace
 

@@ -79,4 +79,37 @@ def markdown(results):
         L.append(f"\n{len(failed)} run(s) failed: " +
                  "; ".join(f"{r['model']}: {r['error'][-100:]}" for r in failed[:3]))
     L.append("")
+    L += handoff_markdown(results)
+    return L
+
+
+def handoff_markdown(results):
+    """The hand-off round trip (loop_handoff, section micro) against its target, and the
+    floor a cache line's round trip between the two cores sets."""
+    rows = [r for r in (results.get("micro") or {}).get("google", [])
+            if r["binary"] == "loop_handoff"]
+    if not rows:
+        return []
+
+    def ns(backend, name):
+        r = next((r for r in rows if r["backend"] == backend and r["name"] == name), None)
+        return r["ns_per_item"] if r else None
+    L = ["Hand-off round trip loop 0 → loop 1 → loop 0 (`co_await loops[1].spawn(t)`, loops "
+         "pinned to CPUs 0 and 1; bench/loop_handoff.cpp, wall time), target "
+         f"< {targets.HANDOFF_NS:,} ns:\n",
+         "| backend | loop 1 asleep | both busy-polling | 64 in flight, each | "
+         "cache line CPU 0 → 1 → 0 (floor) | verdict |",
+         "| --- | --- | --- | --- | --- | --- |"]
+    for b in sorted({r["backend"] for r in rows}):
+        sleep = ns(b, "bm_spawn_round_trip/real_time")
+        busy = ns(b, "bm_spawn_round_trip_busy_poll/real_time")
+        piped = ns(b, "bm_spawn_pipelined_busy_poll/real_time")
+        floor = ns(b, "bm_cache_line_round_trip/real_time")
+        best = min(x for x in (sleep, busy) if x is not None) if (sleep or busy) else None
+        verdict = "—" if best is None else (
+            "**met**" if best < targets.HANDOFF_NS else
+            f"**missed** ({targets.times(best / targets.HANDOFF_NS)} the target)")
+        L.append(f"| {b} | {targets.fmt(sleep, 0)} ns | {targets.fmt(busy, 0)} ns | "
+                 f"{targets.fmt(piped, 0)} ns | {targets.fmt(floor, 0)} ns | {verdict} |")
+    L.append("")
     return L

@@ -205,6 +205,17 @@ def write(results, out):
             "bm_gather/1000": "one child of a gather of 1,000",
             "bm_timer_insert_cancel/0": "timer insert+cancel, 1M pending, random deadline",
             "bm_timer_insert_cancel/1": "timer insert+cancel, 1M pending, earliest deadline",
+            "bm_spawn_round_trip/real_time":
+                "loop 0 → loop 1 → loop 0: co_await loops[1].spawn(t), loop 1 asleep (wall)",
+            "bm_submit_round_trip/real_time": "the same with submit_to(loops[1], f) (wall)",
+            "bm_spawn_pipelined/real_time": "one of 64 spawns to loop 1 in flight at once (wall)",
+            "bm_spawn_same_loop/real_time": "spawn onto the loop itself: the queue, no crossing",
+            "bm_spawn_round_trip_busy_poll/real_time":
+                "spawn round trip, both loops busy-polling (run_loops_options::busy_poll)",
+            "bm_submit_round_trip_busy_poll/real_time": "submit_to round trip, busy-polling",
+            "bm_spawn_pipelined_busy_poll/real_time": "one of 64 spawns in flight, busy-polling",
+            "bm_cache_line_round_trip/real_time":
+                "the floor: one atomic passed CPU 0 → 1 → 0 by two spinning threads",
         }
         for name, desc in what.items():
             vals = []

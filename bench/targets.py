@@ -28,6 +28,7 @@ LATENCY_P99_LIMIT = 1.25
 IDLE_LIMIT_BYTES = 512
 BIG_RPS_LIMIT = 0.9
 LOOPS_CPU_LIMIT = 1.10  # issue 15: 2 loops vs 1, server CPU per request (loops_section.py)
+HANDOFF_NS = 1000  # issue 15: a hand-off round trip loop -> loop -> loop (loops_section.py)
 
 
 def med(xs):
