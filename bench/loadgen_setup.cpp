@@ -19,7 +19,6 @@
 namespace bench {
 namespace {
 
-constexpr std::size_t k_scratch_size = 64 * 1024;
 constexpr std::uint32_t k_max_pending_connects = 256; // don't overflow the server's SYN queue
 
 // Close with RST (linger 0) rather than FIN: a FIN close leaves each client socket in

@@ -17,7 +17,6 @@
 namespace bench {
 namespace {
 
-constexpr std::size_t k_scratch_size = 64 * 1024;
 constexpr int k_max_events = 512;
 constexpr int k_max_reported_errors = 5;
 constexpr double k_max_drain_s = 60; // keeps the run bounded even against a trickling server

@@ -17,12 +17,16 @@
 #include "loadgen_options.hpp"
 #include "loadgen_tls.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace bench {
+
+// The receive buffer each worker reads into.
+inline constexpr std::size_t k_scratch_size = 64 * 1024;
 
 struct worker_result {
     latency_histogram latency; // ns, requests completed inside the measured window
@@ -78,10 +82,10 @@ private:
     int m_epfd = -1;
     std::vector<connection> m_conns;
     std::vector<std::int64_t> m_sent_at; // depth slots per connection: send time of a request
-    std::unique_ptr<unsigned char[]> m_scratch;
-    std::unique_ptr<tls_client> m_tls; // with --tls
-    std::string m_tls_error;           // the last TLS call's failure, for fail()
-    std::int64_t m_measure_from = 0;   // completions in [from, to) are recorded
+    std::unique_ptr<unsigned char[]> m_scratch; // k_scratch_size bytes
+    std::unique_ptr<tls_client> m_tls;          // with --tls
+    std::string m_tls_error;                    // the last TLS call's failure, for fail()
+    std::int64_t m_measure_from = 0;            // completions in [from, to) are recorded
     std::int64_t m_measure_to = 0;
     bool m_setup = false;             // in the idle round trip: every failure is fatal
     bool m_draining = false;          // --reconnect: a recycled connection is not reopened

@@ -60,6 +60,7 @@ event_loop::event_loop(std::string_view backend)
     m_core.m_impl = m_impl.get();
     m_impl->m_backend = detail::make_backend(backend, *m_impl);
     m_impl->m_debug = detail::debug_from_env();
+    set_shuffle_seed(detail::shuffle_seed_from_env());
 }
 
 event_loop::~event_loop() {
@@ -252,6 +253,9 @@ bool event_loop::run_once(const detail::root_base* main) {
     }
     //    An I/O operation in the queue (its fd became ready) runs its
     //    syscall now and resumes its waiter if it completed.
+    if (im.m_shuffle_seed != 0) [[unlikely]] {
+        ready.shuffle_front(ready.size(), im.m_shuffle_state); // lib/loop_shuffle.cpp
+    }
     for (std::size_t n = ready.size(); n > 0 && !(main != nullptr && main->m_done); --n) {
         void* e = ready.pop();
         std::coroutine_handle<> h;

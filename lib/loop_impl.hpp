@@ -32,6 +32,9 @@ struct loop_time {
 // returns the previous one (lib/loop_clock.cpp).
 const loop_time* set_running_time(const loop_time* t) noexcept;
 
+// COIO_SHUFFLE_SEED as a number, 0 if unset (lib/loop_shuffle.cpp).
+std::uint64_t shuffle_seed_from_env() noexcept;
+
 struct loop_impl final : completion_sink {
     loop_impl(event_loop& loop, loop_core& core) : m_loop(loop), m_core(core) {}
 
@@ -90,7 +93,9 @@ struct loop_impl final : completion_sink {
     std::atomic<bool> m_remote_pending{false};
     std::atomic<bool> m_parked{false}; // the loop sleeps, or is about to (lib/loop_wait.cpp)
     std::chrono::nanoseconds m_busy_poll{0};
-    std::atomic<std::uint64_t> m_wakeups{0};      // loop_stats::wakeups
+    std::uint64_t m_shuffle_seed = 0;        // set_shuffle_seed; 0: FIFO (lib/loop_shuffle.cpp)
+    std::uint64_t m_shuffle_state = 0;       // the generator's state
+    std::atomic<std::uint64_t> m_wakeups{0}; // loop_stats::wakeups
     std::atomic<std::uint64_t> m_ring_wakeups{0}; // loop_stats::ring_wakeups
     loop_time m_time;
     std::size_t m_external = 0;

@@ -205,6 +205,18 @@ public:
     void set_busy_poll(std::chrono::nanoseconds d) noexcept;
     [[nodiscard]] std::chrono::nanoseconds busy_poll() const noexcept;
 
+    // Seeded order (RELIABILITY 37; for tests): with a seed other than 0,
+    // the handles and I/O completions ready when an iteration's run phase
+    // begins run in an order drawn from the seed instead of FIFO - the same
+    // order for the same seed and the same events. Code that is correct only
+    // for one interleaving of tasks that became ready together fails under
+    // some seed. Timers still fire in deadline order and callbacks
+    // (call_soon) still run FIFO; what the tasks they wake do next is
+    // shuffled. The COIO_SHUFFLE_SEED environment variable (a number) sets
+    // it for every loop made after. Loop thread only.
+    void set_shuffle_seed(std::uint64_t seed) noexcept;
+    [[nodiscard]] std::uint64_t shuffle_seed() const noexcept;
+
     // Called by root_finished / root_release (detail).
     void on_root_finished(detail::root_base& r) noexcept;
     void on_root_released(detail::root_base& r) noexcept;

@@ -51,6 +51,8 @@ public:
     }
     // Nulls out `op`'s entry, if queued (an op whose frame is going away).
     void remove_op(io_op* op) noexcept;
+    // Permute the first n entries at random (event_loop::set_shuffle_seed).
+    void shuffle_front(std::size_t n, std::uint64_t& state) noexcept;
     [[nodiscard]] bool empty() const noexcept { return m_head == m_tail; }
     [[nodiscard]] std::size_t size() const noexcept { return m_tail - m_head; }
 
