@@ -17,7 +17,7 @@ namespace detail {
 
 namespace {
 
-using clock = stream_timing::clock;
+using timing_clock = stream_timing::clock;
 
 bool is_timeout(stream_end e) noexcept {
     return e == stream_end::read_timeout || e == stream_end::write_timeout ||
@@ -255,7 +255,7 @@ void stream_state::set_timeouts(const stream_timeouts& t) {
     if (flushing) {
         next = std::min(next, due_after(tm.write_since, opts.write_timeout));
     }
-    if (next != clock::time_point::max()) {
+    if (next != timing_clock::time_point::max()) {
         tm.dog.arm_by(next);
     }
 }
@@ -268,7 +268,7 @@ void stream_state::on_deadline() noexcept {
     }
     stream_timing& tm = *timing;
     const auto now = coio::now();
-    auto next = clock::time_point::max();
+    auto next = timing_clock::time_point::max();
     if (flushing && unsent() > 0) {
         const auto due = due_after(tm.write_since, opts.write_timeout);
         if (now >= due) {
@@ -301,7 +301,7 @@ void stream_state::on_deadline() noexcept {
             next = std::min(next, due);
         }
     }
-    if (next != clock::time_point::max()) {
+    if (next != timing_clock::time_point::max()) {
         try {
             tm.dog.arm_by(next);
         } catch (...) {
