@@ -255,17 +255,19 @@ coio::task<> busy_poll_serves_timers_and_io() {
     REQUIRE(::pipe(fds) == 0);
     coio::stream_reader in = coio::connect_read_pipe(fds[0]);
     std::atomic<bool> reading{false};
+    std::atomic<long> wrote{0}; // checked after the join: Catch's CHECK is not thread-safe
     std::thread writer([&] {
         while (!reading.load()) {
             std::this_thread::yield();
         }
-        CHECK(::write(fds[1], "x\n", 2) == 2);
+        wrote.store(::write(fds[1], "x\n", 2));
         ::close(fds[1]);
     });
     const auto t1 = std::chrono::steady_clock::now();
     reading.store(true);
     std::string line = co_await in.readline();
     writer.join();
+    CHECK(wrote.load() == 2);
     CHECK(line == "x\n");
     CHECK(std::chrono::steady_clock::now() - t1 < 5s);
     co_await in.readline(); // EOF: the pipe reader is done
