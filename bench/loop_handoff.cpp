@@ -142,6 +142,14 @@ void bm_submit_round_trip_busy_poll(benchmark::State& state) {
 void bm_spawn_pipelined_busy_poll(benchmark::State& state) {
     run_on_two_loops(state, mode::pipelined, true);
 }
+void spin_pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
+
 void pin_to(int cpu) {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -161,7 +169,7 @@ void bm_cache_line_round_trip(benchmark::State& state) {
             if ((t & 1) != 0) {
                 turn.store(t + 1, std::memory_order_release);
             }
-            __builtin_ia32_pause();
+            spin_pause();
         }
     });
     pin_to(0);
@@ -170,7 +178,7 @@ void bm_cache_line_round_trip(benchmark::State& state) {
         turn.store(++t, std::memory_order_release);
         ++t;
         while (turn.load(std::memory_order_acquire) != t) {
-            __builtin_ia32_pause();
+            spin_pause();
         }
     }
     stop.store(true);

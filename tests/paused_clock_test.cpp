@@ -1,13 +1,12 @@
 // tests/paused_clock_test.cpp - paused time (event_loop::pause_time,
 // coio::now(); RELIABILITY 37): time-based code runs in no real time, in a
 // fixed order, and the same every run.
+#include "net/net_support.hpp"
 #include "support/support.hpp"
 
 #include <coio/coio.hpp>
 
 #include <catch2/catch.hpp>
-
-#include <sys/socket.h>
 
 #include <chrono>
 #include <optional>
@@ -123,12 +122,10 @@ coio::task<> outside_work(int* value, steady::duration* virtual_took) {
 // (a socket nobody writes to) has nothing, so time jumps to the timeout.
 coio::task<> silent_peer(std::string* error, steady::duration* virtual_took) {
     coio::event_loop::running().pause_time();
-    int sv[2];
-    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
-    coio::socket quiet(sv[0]);
+    coio::test::socket_pair sp = coio::test::unix_pair(); // sp.client never writes
     coio::stream_options o;
     o.read_timeout = 45s;
-    coio::stream_pair s = coio::make_streams(coio::socket(sv[1]), o);
+    coio::stream_pair s = coio::make_streams(std::move(sp.accepted), o);
     const steady::time_point t0 = coio::now();
     try {
         std::string line = co_await s.reader.readline();

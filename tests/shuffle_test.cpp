@@ -9,13 +9,12 @@
 // deadline; a wait_for times out at exactly 5 s; a stream's read_timeout
 // fires at exactly 45 s against a silent peer; a task_group's children
 // finish in some order and the group ends when the last one does.
+#include "net/net_support.hpp"
 #include "support/support.hpp"
 
 #include <coio/coio.hpp>
 
 #include <catch2/catch.hpp>
-
-#include <sys/socket.h>
 
 #include <chrono>
 #include <cstdint>
@@ -80,12 +79,10 @@ coio::task<> scenario(std::uint64_t seed, trace* t) {
         co_await h;
     }
     // A stream's read timeout against a silent peer.
-    int sv[2];
-    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
-    coio::socket quiet(sv[0]);
+    coio::test::socket_pair sp = coio::test::unix_pair(); // sp.client never writes
     coio::stream_options o;
     o.read_timeout = 45s;
-    coio::stream_pair s = coio::make_streams(coio::socket(sv[1]), o);
+    coio::stream_pair s = coio::make_streams(std::move(sp.accepted), o);
     const steady::time_point r0 = coio::now();
     try {
         (void)co_await s.reader.readline();

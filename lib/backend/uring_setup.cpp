@@ -90,21 +90,25 @@ std::string kernel_gaps(io_uring& ring, unsigned features) {
 // IORING_OP_MSG_RING (5.18) and IOSQE_CQE_SKIP_SUCCESS (5.17), for
 // wake_other(); COIO_URING_MSG_RING=0 turns it off (the eventfd then wakes
 // every loop, as on older kernels).
+// The kernel is asked once per process (the first ring's probe), not per loop.
 bool msg_ring_works(io_uring& ring) {
     if (const char* knob = std::getenv("COIO_URING_MSG_RING");
         knob != nullptr && std::string_view(knob) == "0") {
         return false;
     }
-    if ((ring.features & IORING_FEAT_CQE_SKIP) == 0) {
-        return false;
-    }
-    io_uring_probe* p = io_uring_get_probe_ring(&ring);
-    if (p == nullptr) {
-        return false;
-    }
-    const bool ok = io_uring_opcode_supported(p, IORING_OP_MSG_RING) != 0;
-    io_uring_free_probe(p);
-    return ok;
+    static const bool supported = [&ring] {
+        if ((ring.features & IORING_FEAT_CQE_SKIP) == 0) {
+            return false;
+        }
+        io_uring_probe* p = io_uring_get_probe_ring(&ring);
+        if (p == nullptr) {
+            return false;
+        }
+        const bool ok = io_uring_opcode_supported(p, IORING_OP_MSG_RING) != 0;
+        io_uring_free_probe(p);
+        return ok;
+    }();
+    return supported;
 }
 
 // Creates `ring` with the best task-work mode this kernel accepts. Each tier

@@ -294,6 +294,14 @@ def refusing_port():
     return s, s.getsockname()[1]
 
 
+def sh(*argv):
+    """Runs a command (ip, nft, tc, ss) to completion; fails the test naming it
+    and its stderr if it exits non-zero. Returns its stdout."""
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0, f"{' '.join(argv)}: {r.stderr.strip()}")
+    return r.stdout
+
+
 async def wait_until(cond, timeout, what):
     deadline = time.monotonic() + timeout
     while not cond():

@@ -14,16 +14,9 @@ import re
 import shutil
 import socket
 import struct
-import subprocess
 import sys
 
-from lcsupport import SKIP, Test, check, records, run_in_namespace, wait_until
-
-
-def sh(*argv):
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    check(r.returncode == 0, f"{' '.join(argv)}: {r.stderr.strip()}")
-    return r.stdout
+from lcsupport import SKIP, Test, check, records, run_in_namespace, sh, wait_until
 
 
 class Source:

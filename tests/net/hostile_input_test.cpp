@@ -27,9 +27,7 @@ coio::task<coio::test::socket_pair> make_pair(pair_kind kind) {
     if (kind == pair_kind::tcp) {
         co_return co_await coio::test::connected_pair();
     }
-    int sv[2];
-    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
-    co_return coio::test::socket_pair{coio::socket(sv[0]), coio::socket(sv[1])};
+    co_return coio::test::unix_pair();
 }
 
 // --- 20. fragmented input --------------------------------------------------------------

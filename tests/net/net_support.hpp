@@ -115,6 +115,14 @@ inline coio::task<socket_pair> connected_pair() {
     co_return p;
 }
 
+// A connected AF_UNIX stream pair from socketpair (non-blocking,
+// close-on-exec), without a listener; the fields as connected_pair's.
+inline socket_pair unix_pair() {
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+    return socket_pair{coio::socket(sv[0]), coio::socket(sv[1])};
+}
+
 inline bool is_nonblocking(int fd) {
     int fl = ::fcntl(fd, F_GETFL);
     return fl != -1 && (fl & O_NONBLOCK) != 0;
