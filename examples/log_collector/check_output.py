@@ -75,9 +75,11 @@ def parse(raw):
     return ("record", src, flag, text)
 
 
-def records(path):
+def records(path, growing=False):
     """Every line of the output, parsed; the line before a torn-record marker,
-    and a last line without its newline, become ("torn", raw)."""
+    and a last line without its newline, become ("torn", raw). growing: the
+    file is being written, so a last line without its newline is a record
+    still being appended and is left out."""
     with open(path, "rb") as f:
         lines = f.read().split(b"\n")
     unterminated = lines.pop()  # b"" when the output ends with a newline
@@ -91,7 +93,7 @@ def records(path):
             continue
         out.append(r)
         raw_prev = raw
-    if unterminated:
+    if unterminated and not growing:
         out.append(("torn", unterminated))
     return out
 

@@ -189,13 +189,16 @@ class Test:
         sys.exit(0 if ok else 1)
 
 
-def records(path, torn_ok=False):
+def records(path, torn_ok=False, growing=False):
     """The collector's output as (source, flag, text) tuples (check_output's
     parser: the same bytes, strict UTF-8, strict JSON); flag is '', '+'
     (piece, more follows) or '!' (aborted). A torn line (before a torn-record
-    marker) fails the check unless torn_ok; a malformed line always does."""
+    marker) fails the check unless torn_ok; a malformed line always does.
+    growing: a running collector's output, read while it may be in the
+    middle of appending a record - a last line without its newline is left
+    out, not called torn."""
     out = []
-    for r in check_output.records(path):
+    for r in check_output.records(path, growing):
         check(r[0] != "malformed", f"a malformed line in the output: {r[-1][:80]!r}")
         check(r[0] != "torn" or torn_ok, f"a torn record in the output: {r[-1][:80]!r}")
         if r[0] == "record":

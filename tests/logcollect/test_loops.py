@@ -65,7 +65,7 @@ async def push(t):
     await asyncio.gather(*(send(port, i) for i in range(SENDERS)))
     want = SENDERS * MESSAGES
     for _ in range(1500):  # written within a few loop iterations; bounded
-        if len(records(out)) >= want:
+        if len(records(out, growing=True)) >= want:
             break
         check(c.running(), f"collector exited:\n{c.err()[-3000:]}")
         await asyncio.sleep(0.02)

@@ -131,8 +131,8 @@ async def push_timeouts(t):
     check(1.9 <= took_silent < 6, f"the silent connection was closed after {took_silent:.3f} s")
     check(1.9 <= took_trickle < 6,
           f"the trickling connection was closed after {took_trickle:.3f} s")
-    await wait_until(lambda: sum(1 for r in records(out) if "steady" in r[2]) == 20, 10,
-                     "the steady sender's 20 messages")
+    await wait_until(lambda: sum(1 for r in records(out, growing=True) if "steady" in r[2]) == 20,
+                     10, "the steady sender's 20 messages")
     err = c.err()
     check("sent nothing for 2 s (--idle-timeout)" in err, err)
     check("unfinished for 2 s (--message-timeout)" in err, err)
