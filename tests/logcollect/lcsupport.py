@@ -196,8 +196,10 @@ def records(path, torn_ok=False, growing=False):
     marker) fails the check unless torn_ok; a malformed line always does.
     growing: a running collector's output, read while it may be in the
     middle of appending a record - a last line without its newline is left
-    out, not called torn."""
+    out, not called torn - and that may not have created the file yet."""
     out = []
+    if growing and not os.path.exists(path):
+        return out
     for r in check_output.records(path, growing):
         check(r[0] != "malformed", f"a malformed line in the output: {r[-1][:80]!r}")
         check(r[0] != "torn" or torn_ok, f"a torn record in the output: {r[-1][:80]!r}")
