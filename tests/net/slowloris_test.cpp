@@ -2,8 +2,10 @@
 // then silence, no newline) against a stream server with a read timeout
 // (issue 13.9, RELIABILITY 26). A normal client is still served while they
 // are all held; the server's memory stays within a stated budget; the read
-// timeout then closes every one of them and the memory comes back.
-// Loopback only, bounded in time; the clients live in this process.
+// timeout then closes every one of them and the memory comes back. And 500
+// peers that never read (RELIABILITY 27): the server's writers hold at most
+// their high-water mark each. Loopback only, bounded in time; the clients
+// live in this process.
 #include "net/net_support.hpp"
 #include "support/support.hpp"
 
@@ -175,4 +177,87 @@ TEST_CASE("5,000 slowloris connections: a normal client is served, memory stays 
           "the read timeout closes them all and the memory comes back",
           "[net][stream][timeout][load]") {
     run_clean(slowloris());
+}
+
+namespace {
+
+// Peers that never read (RELIABILITY 27): a server streams to each as fast
+// as drain() lets it. Each connection's writer may hold its high-water mark
+// and one chunk; the kernel's buffers are kept small (the server's send
+// buffer, the clients' receive buffers), so that drain is what stops them.
+constexpr int deaf_clients = 500;
+constexpr std::size_t chunk_bytes = 16 * 1024;
+constexpr std::size_t high_water = 64 * 1024;
+// Per connection at most high_water + a chunk can be buffered, and 8 KiB for
+// the rest (frame, stream state, socket, timers). Without drain's bound each
+// writer would write until memory ran out, and never block.
+constexpr long deaf_budget_kib =
+    under_asan ? 400 * 1024
+               : static_cast<long>(deaf_clients * (high_water + chunk_bytes + 8 * 1024) / 1024);
+
+struct firehose_tally {
+    int blocked = 0; // writers waiting in drain() now
+    int reset = 0;   // connections that ended with an error (the client closed)
+};
+
+struct firehose {
+    firehose_tally* t;
+    coio::task<> operator()(coio::socket s) const {
+        s.set_send_buffer_size(16 * 1024);
+        coio::stream_options o;
+        o.high_water = high_water;
+        coio::stream_pair p = coio::make_streams(std::move(s), o);
+        static const std::string chunk(chunk_bytes, 'x'); // one for all: not in the budget
+        bool in_drain = false;
+        try {
+            for (;;) {
+                p.writer.write(chunk);
+                in_drain = true;
+                ++t->blocked;
+                co_await p.writer.drain();
+                --t->blocked;
+                in_drain = false;
+            }
+        } catch (const coio::net_error&) {
+            t->blocked -= in_drain ? 1 : 0;
+            ++t->reset;
+        }
+    }
+};
+
+coio::task<> deaf_peers() {
+    firehose_tally t;
+    coio::server srv = co_await coio::start_server(firehose{&t}, "127.0.0.1", 0);
+    const long before = rss_kib();
+    std::vector<coio::socket> clients;
+    clients.reserve(deaf_clients);
+    for (int i = 0; i < deaf_clients; ++i) {
+        coio::socket c = coio::socket::open_tcp(coio::address::family::ipv4);
+        c.set_receive_buffer_size(4 * 1024);
+        coio::io_result r = co_await c.connect(srv.local_address());
+        REQUIRE(r.ok());
+        clients.push_back(std::move(c));
+    }
+    // Every writer stuck in drain: the kernel's buffers are full, and what
+    // the server holds is what coio buffered.
+    auto all_blocked = [&t] { return t.blocked == deaf_clients; };
+    co_await coio::wait_for(until(all_blocked), 60s);
+    const long held = rss_kib() - before;
+    std::printf("peers that never read: %d connections, the server's writers held %ld KiB "
+                "(%ld B each)\n",
+                deaf_clients, held, held * 1024 / deaf_clients);
+    CHECK(held < deaf_budget_kib);
+    clients.clear(); // the writers fail (reset or broken pipe) and end
+    auto all_ended = [&t] { return t.reset == deaf_clients; };
+    co_await coio::wait_for(until(all_ended), 60s);
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+} // namespace
+
+TEST_CASE("500 peers that never read: each connection's writer holds at most its high-water "
+          "mark and a chunk",
+          "[net][stream][load]") {
+    run_clean(deaf_peers());
 }
