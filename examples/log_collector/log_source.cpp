@@ -111,7 +111,7 @@ coio::task<> serve_connection(source_server* srv, instance* in, link s) {
     const clock::time_point start = clock::now();
     std::string out;
     std::array<char, 4096> buf{};
-    std::string token;
+    ack_parser acks;
     // A drop (--drop-probability) first waits until all but a few (0..7) of
     // the lines sent on this connection are acknowledged - at most 2 s - so
     // that every connection makes progress and a few lines are usually still
@@ -207,20 +207,13 @@ coio::task<> serve_connection(source_server* srv, instance* in, link s) {
         if (!r || gen != in->generation) {
             break;
         }
-        for (char ch : std::string_view(buf.data(), r.bytes)) {
-            if (ch != '\n') {
-                if (token.size() < 16) {
-                    token += ch;
-                }
-                continue;
-            }
-            if (token == "ACK" && in->acked + 1 < next) {
-                ++in->acked;
+        acks.feed(std::string_view(buf.data(), r.bytes), [in, next](bool ack) {
+            if (ack && in->acked + 1 < next) {
+                ++in->acked; // an ACK for a line sent and not acknowledged yet
             } else {
                 ++in->bad_acks;
             }
-            token.clear();
-        }
+        });
         srv->dirty = true;
         srv->note_acked(*in);
     }

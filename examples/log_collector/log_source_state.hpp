@@ -45,6 +45,32 @@ struct instance {
     bool complete = false;         // all --lines acknowledged
 };
 
+// The collector's answers: one line "ACK" per line it wrote. Lines may come
+// split anywhere; on_line(bool) is called once per complete line, true for
+// exactly "ACK". Only the first max_token bytes of a line are kept, which is
+// enough to tell "ACK" from anything else, so a long line costs no memory.
+class ack_parser {
+public:
+    static constexpr std::size_t max_token = 16;
+
+    template <class OnLine>
+    void feed(std::string_view bytes, OnLine&& on_line) {
+        for (char ch : bytes) {
+            if (ch != '\n') {
+                if (m_token.size() < max_token) {
+                    m_token += ch;
+                }
+                continue;
+            }
+            on_line(m_token == "ACK");
+            m_token.clear();
+        }
+    }
+
+private:
+    std::string m_token;
+};
+
 // PAYLOAD of line `seq`: `bytes` letters a..z from splitmix64(seed, seq).
 void append_payload(std::string& out, std::uint64_t seed, std::uint64_t seq, std::size_t bytes);
 // The whole line, '\n' included.
