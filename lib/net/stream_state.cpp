@@ -134,6 +134,12 @@ void stream_state::on_chunk(chunk_result& r) {
         return;
     }
     check_readable(); // a timeout ended the read: SHUT_RD's EOF, or the close
+    if (r.status == io_status::eof && write_error == std::errc::connection_reset) {
+        // The peer reset the connection and a send saw it first: that took
+        // the socket's error, and the recv found nothing left to say but 0
+        // (io_uring completes the send first). Not an orderly close.
+        throw net_error(write_error, "read from " + where());
+    }
     if (r.status == io_status::eof || r.status == io_status::cancelled) {
         if (transport && r.status == io_status::eof) {
             transport->on_eof(); // without a close_notify: truncated
