@@ -196,7 +196,7 @@ constexpr long deaf_budget_kib =
                : static_cast<long>(deaf_clients * (high_water + chunk_bytes + 8 * 1024) / 1024);
 
 struct firehose_tally {
-    int blocked = 0; // writers waiting in drain() now
+    int blocked = 0; // writers waiting in drain() now (until the clients close)
     int reset = 0;   // connections that ended with an error (the client closed)
 };
 
@@ -208,19 +208,15 @@ struct firehose {
         o.high_water = high_water;
         coio::stream_pair p = coio::make_streams(std::move(s), o);
         static const std::string chunk(chunk_bytes, 'x'); // one for all: not in the budget
-        bool in_drain = false;
         try {
             for (;;) {
                 p.writer.write(chunk);
-                in_drain = true;
                 ++t->blocked;
                 co_await p.writer.drain();
                 --t->blocked;
-                in_drain = false;
             }
         } catch (const coio::net_error&) {
-            t->blocked -= in_drain ? 1 : 0;
-            ++t->reset;
+            ++t->reset; // `blocked` is not looked at once the clients are gone
         }
     }
 };
