@@ -82,9 +82,9 @@ TEST_CASE("in debug mode a task step that holds the loop too long is reported wi
     {
         coio::event_loop loop;
         loop.set_debug(true);
-        loop.set_slow_callback_duration(20ms);
+        loop.set_slow_callback_duration(250ms);
         watch(loop, got);
-        loop.run_until_complete(run_hog_and_polite(60));
+        loop.run_until_complete(run_hog_and_polite(400));
         coio::test::require_clean(loop);
     }
     REQUIRE(got.count("Executing") == 1);
@@ -98,9 +98,9 @@ TEST_CASE("without debug mode a slow step is not reported") {
     {
         coio::event_loop loop;
         REQUIRE_FALSE(loop.debug());
-        loop.set_slow_callback_duration(20ms);
+        loop.set_slow_callback_duration(250ms);
         watch(loop, got);
-        loop.run_until_complete(run_hog_and_polite(60));
+        loop.run_until_complete(run_hog_and_polite(400));
     }
     CHECK(got.messages.empty());
 }
@@ -110,9 +110,9 @@ TEST_CASE("in debug mode a slow callback is reported and a fast one is not") {
     {
         coio::event_loop loop;
         loop.set_debug(true);
-        loop.set_slow_callback_duration(20ms);
+        loop.set_slow_callback_duration(250ms);
         watch(loop, got);
-        loop.call_soon([] { spin(60ms); });
+        loop.call_soon([] { spin(400ms); });
         loop.call_soon([] {});
         loop.run_until_complete(polite());
     }

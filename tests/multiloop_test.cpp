@@ -99,10 +99,12 @@ struct cancel_probe {
     std::atomic<bool> remote_started{false};
     std::atomic<bool> remote_cancelled{false};
     std::atomic<bool> waiter_timed_out{false};
+    coio::event started; // on the waiter's loop
 };
 
-coio::task<> sleeps_long(cancel_probe* p) {
+coio::task<> sleeps_long(cancel_probe* p, coio::loop_ref waiter) {
     p->remote_started = true;
+    waiter.loop().call_soon_threadsafe([p] { p->started.set(); });
     try {
         co_await coio::sleep(60s);
     } catch (const coio::cancelled_error&) {
@@ -116,8 +118,14 @@ coio::task<> cancel_across(std::size_t i, cancel_probe* p) {
         co_return;
     }
     coio::loop_ref other = coio::loop_ref::all().back();
+    // The 50 ms start once the remote task runs: cancelled before it started,
+    // it would never run (no remote_started, no remote_cancelled), and a
+    // loaded machine can take that long to schedule the other loop's thread.
+    coio::task_handle<> remote =
+        coio::create_task(other.spawn(sleeps_long(p, coio::loop_ref::running())));
+    co_await coio::wait_for(p->started.wait(), 60s);
     try {
-        co_await coio::wait_for(other.spawn(sleeps_long(p)), 50ms);
+        co_await coio::wait_for(remote, 50ms);
     } catch (const coio::timeout_error&) {
         p->waiter_timed_out = true;
     }

@@ -53,7 +53,10 @@ TEST_CASE("call_at and call_later on the loop run in deadline order", "[call_lat
     run_clean([]() -> task<> {
         log_t log;
         coio::event_loop& loop = coio::event_loop::running();
-        const auto now = clock_type::now();
+        // Paused time: call_later(2ms) below counts from its own now(); a
+        // stall of 1 ms after `now` was read would put it after "third".
+        loop.pause_time();
+        const auto now = coio::now();
         auto a = loop.call_at(now + 3ms, note{&log, "third"});
         auto b = coio::call_at(now + 1ms, note{&log, "first"});
         auto c = loop.call_later(2ms, note{&log, "second"});

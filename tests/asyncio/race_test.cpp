@@ -41,14 +41,17 @@ task<int> sleeper(int v, log_t* log) {
 }
 
 // Winds down for a few ms after the cancel, then lets it go on.
-task<std::string> slow_to_stop(log_t* log, coio::event* stopping) {
+// Its wind-down takes `wind_down`: a short one ends by itself, a long one only
+// when a second cancel reaches it.
+task<std::string> slow_to_stop(log_t* log, coio::event* stopping,
+                               std::chrono::milliseconds wind_down) {
     try {
         co_await coio::sleep(long_sleep);
     } catch (const coio::cancelled_error&) {
         log->push_back("cleanup begins");
         stopping->set();
     }
-    co_await coio::sleep(3ms);
+    co_await coio::sleep(wind_down);
     log->push_back("cleanup done");
     throw coio::cancelled_error{};
 }
@@ -135,7 +138,7 @@ TEST_CASE("race waits for a loser that winds down slowly", "[race]") {
     run_clean([]() -> task<> {
         log_t log;
         coio::event stopping;
-        auto r = co_await coio::race(slow_to_stop(&log, &stopping), quick(7, &log));
+        auto r = co_await coio::race(slow_to_stop(&log, &stopping, 3ms), quick(7, &log));
         CHECK(describe(r) == "#1 7");
         CHECK(log == log_t{"quick 7", "cleanup begins", "cleanup done"});
     }());
@@ -225,7 +228,10 @@ TEST_CASE("a caller cancelled after the winner finished gets the value, then the
         log_t log;
         coio::event stopping;
         auto caller = [](log_t* l, coio::event* s) -> task<> {
-            auto r = co_await coio::race(slow_to_stop(l, s), quick(5, l));
+            // The loser's wind-down lasts 10 s: only the caller's cancel ends
+            // it (a short one could end by itself before the cancel on a busy
+            // machine, as it did once under ASan).
+            auto r = co_await coio::race(slow_to_stop(l, s, long_sleep), quick(5, l));
             l->push_back("race returned " + describe(r));
             co_await coio::yield_now(); // throws the pending cancel
             l->push_back("not reached");

@@ -57,15 +57,17 @@ task<int> stubborn(log_t* log) {
 }
 
 // Winds down after the cancel (the request is consumed, so it can still
-// await), tells `started`, then lets the cancel go on.
-task<> slow_to_stop(log_t* log, coio::event* started) {
+// await), tells `started`, then lets the cancel go on. The wind-down takes
+// `wind_down`: a short one ends by itself, a long one only when a second
+// cancel reaches it.
+task<> slow_to_stop(log_t* log, coio::event* started, std::chrono::milliseconds wind_down = 2ms) {
     try {
         co_await coio::sleep(long_sleep);
     } catch (const coio::cancelled_error&) {
         log->push_back("cleanup begins");
         started->set();
     }
-    co_await coio::sleep(2ms);
+    co_await coio::sleep(wind_down);
     log->push_back("cleanup done");
     throw coio::cancelled_error{};
 }
@@ -180,7 +182,8 @@ TEST_CASE("the caller's cancel wins over a timeout that fired meanwhile", "[time
         log_t log;
         coio::event started;
         auto caller = [](log_t* l, coio::event* s) -> task<> {
-            co_await coio::wait_for(slow_to_stop(l, s), short_deadline);
+            // A 10 s wind-down: only the caller's cancel can end it.
+            co_await coio::wait_for(slow_to_stop(l, s, long_sleep), short_deadline);
         };
         auto h = coio::create_task(caller(&log, &started));
         co_await started.wait(); // the timeout fired; the child is winding down

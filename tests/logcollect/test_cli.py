@@ -100,10 +100,12 @@ async def body(t):
                     f"127.0.0.1:{port}", name="collector-refused")
     await c.wait_text(rf"source 127\.0\.0\.1:{port}: connect to 127\.0\.0\.1:{port}: "
                       r"Connection refused; retrying", 10, stream="err")
+    # 0.5 s is about a dozen 10-40 ms backoffs on an idle machine; a retry
+    # (2 errors) is all the check needs, so a loaded run cannot miss it.
     await asyncio.sleep(0.5)
     check(await c.stop(signal.SIGINT) == 0, f"refused: exit {c.p.returncode}")
     row = collector_summary(c.err())[f"127.0.0.1:{port}"]
-    check(row["errors"] >= 5 and row["lines"] == 0, f"refused source row {row}")
+    check(row["errors"] >= 2 and row["lines"] == 0, f"refused source row {row}")
     check(c.err().count("Connection refused") == 1, "one message per failure streak")
     refusing.close()
 

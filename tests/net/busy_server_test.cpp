@@ -20,6 +20,13 @@ using coio::test::run_clean;
 
 namespace {
 
+// How late a timer or a round trip may be while the server is loaded: the
+// checklist's 50 ms, loosened for a loaded machine, and more under the
+// sanitizers (a 1.20 s lateness was seen under clang's ASan with four test
+// runs on two cores). Still below the 2 s flood of the second test, which a
+// starved loop would add in full.
+constexpr auto lateness_bound = coio::test::asan_build ? 1500ms : 1000ms;
+
 using clock_type = std::chrono::steady_clock;
 
 double ms(clock_type::duration d) {
@@ -110,9 +117,8 @@ coio::task<> backlog_burst(int clients) {
     CHECK(t.served + t.timed_out + t.failed == clients);
     CHECK(t.served > 0);
     CHECK(took < 30s); // 8 s per client at most, all at once
-    // The accept loop takes a bounded batch per pass: the timer keeps firing
-    // (the checklist's 50 ms, loosened for loaded and sanitizer builds).
-    CHECK(ts.worst < 1s);
+    // The accept loop takes a bounded batch per pass: the timer keeps firing.
+    CHECK(ts.worst < lateness_bound);
     // A client that timed out may leave an accepted connection the kernel
     // completed after the client had gone (its FIN or RST was dropped while
     // the handshake was not finished): nothing will ever arrive on it, and
@@ -185,12 +191,12 @@ coio::task<> fast_sender_fairness() {
                     << ms(ts.worst) << " ms");
     CHECK(flooded > 0);
     CHECK(ts.ticks >= 50); // of about 200
-    CHECK(ts.worst < 1s);
+    CHECK(ts.worst < lateness_bound);
     for (std::size_t i = 0; i < clients.size(); ++i) {
         INFO("client " << i << ": " << clients[i].round_trips << " round trips, worst "
                        << ms(clients[i].worst) << " ms");
         CHECK(clients[i].round_trips >= 10);
-        CHECK(clients[i].worst < 1s);
+        CHECK(clients[i].worst < lateness_bound);
     }
     sink.close();
     echo.close();

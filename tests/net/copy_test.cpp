@@ -130,11 +130,13 @@ TEST_CASE("copy_bidirectional passes a reset on as a reset, from either side", "
 namespace {
 
 coio::task<> idle_timeout() {
-    const coio::copy_options opts{.idle_timeout = 300ms};
+    // 1.5 s against a byte every 250 ms: a stall of up to 1.25 s (a loaded
+    // sanitizer run) cannot pass for silence; 2 s of traffic outlasts it.
+    const coio::copy_options opts{.idle_timeout = 1500ms};
     proxied p = co_await start_proxy(opts);
     // Traffic within the timeout keeps the pair alive.
-    for (int i = 0; i < 4; ++i) {
-        co_await coio::sleep(150ms);
+    for (int i = 0; i < 8; ++i) {
+        co_await coio::sleep(250ms);
         coio::io_result w = co_await p.client.write_all("x");
         REQUIRE(w.ok());
         std::array<char, 1> one{};
@@ -153,7 +155,7 @@ coio::task<> idle_timeout() {
     coio::copy_result res = co_await coio::wait_for(p.copy, 5s);
     CHECK(res.timed_out);
     CHECK_FALSE(res.reset);
-    CHECK(res.a_to_b == 4);
+    CHECK(res.a_to_b == 8);
 }
 
 coio::task<> cancelled_copy() {

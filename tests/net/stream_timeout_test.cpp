@@ -183,15 +183,15 @@ coio::task<> progress_restarts_read_timeout() {
     outcome out;
     reading_handler h{&out};
     coio::server srv =
-        co_await coio::start_server(h, "127.0.0.1", 0, with_timeouts(1000ms, 0ms, 0ms));
+        co_await coio::start_server(h, "127.0.0.1", 0, with_timeouts(2000ms, 0ms, 0ms));
     coio::socket c = co_await coio::connect(srv.local_address());
-    // 12 bytes 200 ms apart: the line takes 2.4 s, each gap is well below 1 s.
-    co_await trickle(&c, "slow but ok\n", 200ms);
+    // 24 bytes 100 ms apart: the line takes 2.4 s, each gap 1.9 s below the timeout.
+    co_await trickle(&c, "slow but still ok, fine\n", 100ms);
     std::array<char, 32> buf{};
     coio::io_result r =
-        co_await coio::wait_for(coio::test::read_exact(&c, std::span(buf.data(), 12)), 5s);
+        co_await coio::wait_for(coio::test::read_exact(&c, std::span(buf.data(), 24)), 5s);
     CHECK(r.ok());
-    CHECK(std::string(buf.data(), 12) == "slow but ok\n");
+    CHECK(std::string(buf.data(), 24) == "slow but still ok, fine\n");
     CHECK(out.lines == 1);
     CHECK_FALSE(timed_out(out));
     c.close();
@@ -213,7 +213,7 @@ struct deadline_reader {
     outcome* out;
     coio::task<> operator()(coio::stream_reader r, coio::stream_writer w) {
         try {
-            std::string line = co_await coio::wait_for(r.readline(), 1s);
+            std::string line = co_await coio::wait_for(r.readline(), 3s);
             out->lines += line.empty() ? 0 : 1;
         } catch (const coio::timeout_error&) {
             out->error = "total deadline";
@@ -239,9 +239,9 @@ coio::task<> total_deadline() {
     outcome out;
     deadline_reader h{&out};
     coio::server srv =
-        co_await coio::start_server(h, "127.0.0.1", 0, with_timeouts(500ms, 0ms, 0ms));
+        co_await coio::start_server(h, "127.0.0.1", 0, with_timeouts(1500ms, 0ms, 0ms));
     coio::socket c = co_await coio::connect(srv.local_address());
-    // A byte every 100 ms keeps the read timeout (between reads) from firing;
+    // A byte every 100 ms keeps the 1.5 s read timeout (between reads) from firing;
     // the handler's own deadline for the whole line ends it.
     co_await coio::wait_for(trickle_until_closed(&c), 15s);
     CHECK(out.error == "total deadline");
@@ -391,10 +391,10 @@ coio::task<> traffic_keeps_idle_off() {
     outcome out;
     reading_handler h{&out};
     coio::server srv =
-        co_await coio::start_server(h, "127.0.0.1", 0, with_timeouts(0ms, 0ms, 600ms));
+        co_await coio::start_server(h, "127.0.0.1", 0, with_timeouts(0ms, 0ms, 1500ms));
     coio::socket c = co_await coio::connect(srv.local_address());
-    for (int i = 0; i < 8; ++i) { // 1.6 s in all, one exchange every 200 ms
-        co_await coio::sleep(200ms);
+    for (int i = 0; i < 8; ++i) { // 2 s in all, one exchange every 250 ms
+        co_await coio::sleep(250ms);
         std::string back = co_await coio::wait_for(coio::test::round_trip(&c, "ping\n"), 5s);
         CHECK(back == "ping\n");
     }
