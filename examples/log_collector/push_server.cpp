@@ -181,6 +181,11 @@ coio::task<coio::server> start_push_server(shard* sh, bool tls) {
     coio::server_options opts;
     opts.max_connections = loop_connections(c->opts); // accepting pauses at the cap
     opts.stream.idle_timeout = c->opts.idle_timeout;
+    // Reads of 4 KiB at most: a connection holds its share of --push-memory
+    // plus one such read (the reader keeps what is left of a read between two
+    // read(read_size) calls; with reads grown to 64 KiB, 2,000 senders of a
+    // flood held 136 MiB of it at once).
+    opts.stream.small_reads = true;
     // Several loops: one listener each on the same port (the one loop 0 got).
     opts.reuse_port = loop_count(c->opts) > 1;
     const std::uint16_t port = sh->index == 0 ? where.port()

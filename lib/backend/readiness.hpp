@@ -271,12 +271,13 @@ private:
         std::size_t asked = 0; // for a recv or send: how much it could have moved
         int r = 0;
         if (op.m_code == op_code::recv_pooled || op.m_code == op_code::read_pooled) {
+            const bool small_only = (op.m_flags & op_small) != 0;
             do {
-                r = recv_into_pool(op, m_pool, *this, e.big);
+                r = recv_into_pool(op, m_pool, *this, e.big && !small_only);
             } while (r == -EINTR);
             if (r > 0) {
                 asked = read_buffers::size_of(op.m_arg.lent.id);
-                e.big = static_cast<std::size_t>(r) >= small_buffer_size;
+                e.big = !small_only && static_cast<std::size_t>(r) >= small_buffer_size;
             }
         } else {
             if (op.m_code == op_code::recv || op.m_code == op_code::send ||

@@ -226,6 +226,7 @@ private:
         bool armed = false;          // a multishot recv is in the kernel
         bool armed_big = false;      // ... into the big buffers
         bool big = false;            // reads fill small buffers: arm into big ones
+        bool small_only = false;     // the last recv_pooled asked for op_small
         bool cancelling = false;     // a cancel of the multishot is on its way
         bool starved = false;        // in m_starved: waits for free ring buffers
     };

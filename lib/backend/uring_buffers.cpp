@@ -163,6 +163,10 @@ bool uring_backend::submit_pooled(io_op& op, entry& e) {
     e.reader = &op;
     op.m_state = st_parked;
     ++m_parked;
+    e.small_only = (op.m_flags & op_small) != 0;
+    if (e.small_only) {
+        e.big = false; // a multishot armed big is re-armed at its next CQE
+    }
     if (!e.armed && !e.starved) {
         arm_or_starve(op.m_fd, e);
     }
@@ -435,7 +439,7 @@ void uring_backend::on_recv_data(int fd, entry& e, std::uint32_t node, int res, 
     (e.tail == no_buf ? e.head : next_of(e.tail)) = node;
     e.tail = node;
     ++e.queued;
-    if (!big && n >= small_buffer_size) {
+    if (!big && n >= small_buffer_size && !e.small_only) {
         e.big = true; // it filled a small buffer: re-arm into big ones
     } else if (big && n < small_buffer_size / 4) {
         e.big = false;

@@ -60,8 +60,8 @@ namespace {
     do {                                                                                           \
         (st)->spill();                                                                             \
         (st)->before_read_wait();                                                                  \
-        chunk_result r_ =                                                                          \
-            co_await socket::chunk_awaiter((st)->sock.native_handle(), (st)->read_op());           \
+        chunk_result r_ = co_await socket::chunk_awaiter((st)->sock.native_handle(),               \
+                                                         (st)->read_op(), (st)->read_flags());     \
         (st)->on_chunk(r_);                                                                        \
         if ((st)->transport && (st)->unsent() > 0 && !(st)->flushing) {                            \
             start_flush(st);                                                                       \

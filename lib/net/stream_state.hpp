@@ -108,6 +108,9 @@ struct stream_state {
     [[nodiscard]] op_code read_op() const noexcept {
         return is_pipe() ? op_code::read_pooled : op_code::recv_pooled;
     }
+    [[nodiscard]] std::uint8_t read_flags() const noexcept {
+        return opts.small_reads ? op_small : std::uint8_t{0};
+    }
     [[nodiscard]] op_code write_op() const noexcept {
         return is_pipe() ? op_code::write : op_code::send;
     }

@@ -261,6 +261,95 @@ TEST_CASE("a bulk transfer is read in chunks bigger than a small buffer", "[back
 
 namespace {
 
+std::string pattern(std::size_t n) {
+    std::string data(n, '\0');
+    for (std::size_t i = 0; i < data.size(); ++i) {
+        data[i] = static_cast<char>('a' + i * 7 % 26);
+    }
+    return data;
+}
+
+// 4 MiB read with chunk_size::small: never more than 4 KiB a chunk, from the
+// first read on and after adaptive reads had grown (the io_uring multishot
+// armed into big buffers is re-armed into small ones).
+coio::task<> small_reads_stay_small() {
+    std::vector<sock_pair> pairs = co_await connected_pairs(1);
+    sock_pair& p = pairs[0];
+    const std::string data = pattern(4 * 1024 * 1024);
+    auto sender = coio::create_task(p.b.write_all(data), "sender");
+    std::string back;
+    std::size_t largest_adaptive = 0;
+    std::size_t largest_small_late = 0; // after the switch had taken effect
+    std::size_t small_chunks = 0;
+    while (back.size() < data.size()) {
+        // The first MiB adaptive, then small only.
+        const bool small = back.size() >= 1024 * 1024;
+        coio::chunk_result r =
+            co_await p.a.read_chunk(small ? coio::chunk_size::small : coio::chunk_size::adaptive);
+        REQUIRE(r.ok());
+        if (!small) {
+            largest_adaptive = std::max(largest_adaptive, r.data.size());
+        } else if (++small_chunks > 64) { // what a multishot had queued is read first
+            largest_small_late = std::max(largest_small_late, r.data.size());
+        }
+        back.append(r.data.view());
+    }
+    coio::io_result s = co_await sender;
+    CHECK(s.ok());
+    CHECK(back == data);
+    INFO("largest adaptive chunk " << largest_adaptive << ", largest small one "
+                                   << largest_small_late << " of " << small_chunks);
+    CHECK(largest_adaptive > 4096); // the reads had grown
+    CHECK(largest_small_late > 0);
+    CHECK(largest_small_late <= 4096);
+    CHECK(loop().stats().buffers_out == 0);
+}
+
+// A stream with small_reads: a reader that asks for 100 bytes at a time
+// holds at most one small chunk beyond it; the default one grows.
+coio::task<> stream_small_reads(bool small) {
+    std::vector<sock_pair> pairs = co_await connected_pairs(1);
+    sock_pair& p = pairs[0];
+    const std::string data = pattern(2 * 1024 * 1024);
+    auto sender = coio::create_task(p.b.write_all(data), "sender");
+    coio::stream_options o;
+    o.small_reads = small;
+    coio::stream_pair sp = coio::make_streams(std::move(p.a), o);
+    std::string back;
+    std::size_t most_buffered = 0;
+    while (back.size() < data.size()) {
+        std::string piece = co_await sp.reader.read(100);
+        REQUIRE_FALSE(piece.empty());
+        back += piece;
+        most_buffered = std::max(most_buffered, sp.reader.buffered());
+    }
+    coio::io_result s = co_await sender;
+    CHECK(s.ok());
+    CHECK(back == data);
+    INFO("small_reads " << small << ": at most " << most_buffered << " bytes buffered");
+    if (small) {
+        CHECK(most_buffered < 4096);
+    } else {
+        CHECK(most_buffered >= 4096); // big chunks: the rest waits in the reader
+    }
+    sp.writer.close();
+}
+
+} // namespace
+
+TEST_CASE("read_chunk(chunk_size::small) never reads more than a small buffer",
+          "[backend][buffers]") {
+    run_clean(small_reads_stay_small());
+}
+
+TEST_CASE("a stream with small_reads holds at most a small chunk beyond what its reader asked",
+          "[backend][buffers]") {
+    run_clean(stream_small_reads(true));
+    run_clean(stream_small_reads(false));
+}
+
+namespace {
+
 // Many leases held at once make the loop keep many buffers; once they are
 // given back and some trim periods pass with the loop idle, the memory goes
 // back (COIO_POOL_TRIM_MS makes the period 20 ms here instead of 1 s).

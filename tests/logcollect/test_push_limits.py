@@ -12,7 +12,7 @@ is given back after it.
 - 2,000 connections each send 65,000 bytes of one unfinished message: with
   --push-memory 16m each holds at most 16 MiB / 2,000 bytes (the rest is
   written in pieces), so the collector's RSS grows by about 16 MiB plus a
-  little per connection (22.8 MiB measured) - and once they close, malloc's
+  little per connection (22-25 MiB measured) - and once they close, malloc's
   free memory goes back to the system (malloc_trim), so RSS comes back down.
 
 Regression (both backends): a 10-digit count swallowed every following frame
@@ -29,17 +29,17 @@ PARTIAL = 65000
 BUDGET_KIB = 16 << 10
 # Frames, stream state, timers, the sender's name (4 KiB), and one read's
 # bytes that the stream reader may hold in a buffer of its own between two
-# reads (4 KiB; it never keeps a lent one): whether it does depends on how the
-# sender's bytes arrive, and with 2,000 connections that is 8 MiB either way
-# (typically 23 MiB of growth, once 33 MiB in a full suite run).
+# reads: the push server's streams read 4 KiB at most (small_reads; it never
+# keeps a lent buffer), so 2,000 connections hold 8 MiB of that either way.
 PER_CONNECTION_KIB = 8
-# The output buffer (about 1 MiB) and the loop's read buffers. Those depend
-# on the machine's load: a loop that falls behind finds hundreds of sockets
-# ready at once, with full kernel buffers, and their reads take big (64 KiB)
-# buffers (docs/design.md, "Reads size themselves"). Measured: 23 MiB of
-# growth in all (typical), 38.9 MiB once with other processes on the cores.
-# Without the memory cap the flood would hold 2,000 x 65,000 B: 124 MiB.
-OTHER_KIB = 20 << 10
+# The output buffer (about 1 MiB), the loop's read buffers and malloc's
+# slack: 22-25 MiB of growth in all, on both backends, with or without two
+# CPU hogs beside it. Regression: before the push server's streams read
+# small, a connection's reads grew to 64 KiB and its reader held the rest of
+# one between two reads - 23 to 136 MiB of growth, depending on how far the
+# loop fell behind. Without the memory cap the flood would hold 2,000 x
+# 65,000 B: 124 MiB.
+OTHER_KIB = 8 << 10
 
 
 def json_records(path):

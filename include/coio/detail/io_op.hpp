@@ -98,6 +98,9 @@ union io_arg {
 // io_op::m_flags. nowait: a send that moves what the socket takes now and
 // never waits for room (-EAGAIN if it takes nothing), as MSG_DONTWAIT.
 inline constexpr std::uint8_t op_nowait = 1;
+// small: a pooled read (recv_pooled, read_pooled) that takes small (4 KiB)
+// pool buffers only, never the big ones reads otherwise grow into.
+inline constexpr std::uint8_t op_small = 2;
 
 struct io_op {
     std::coroutine_handle<> m_waiter; // resumed once the op has completed

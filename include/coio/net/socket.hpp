@@ -46,6 +46,9 @@ struct accept_result;
 struct chunk_result;
 
 enum class shutdown_how : unsigned char { read, write, both };
+// read_chunk's buffers: adaptive (4 KiB, 64 KiB while reads fill them) or
+// small (4 KiB only: what a reader holds beyond its request stays small).
+enum class chunk_size : unsigned char { adaptive, small };
 
 class socket {
 public:
@@ -126,14 +129,16 @@ public:
     [[nodiscard]] recv_awaiter read_some(std::span<char> buf) noexcept;
     // Read what is available into a buffer lent by the loop's pool; waits if
     // nothing is. The socket holds no buffer while it waits: the backend takes
-    // one only when data is there (see buffer_lease.hpp for the lease's rules;
-    // buffers are 4 KiB, so one chunk holds at most that). ok with the data,
+    // one only when data is there (see buffer_lease.hpp for the lease's rules).
+    // Buffers are 4 KiB; a socket whose read filled one reads into 64 KiB
+    // ones until its reads get short again (chunk_size::adaptive), or never
+    // (chunk_size::small: one chunk holds at most 4 KiB). ok with the data,
     // or eof / reset / cancelled / error with an empty lease. Stream sockets
     // only. On io_uring the first read_chunk arms a multishot receive that
     // stays armed: data arriving while nobody reads is queued in pool
     // buffers for the next read_chunk, so don't mix read_chunk and read_some
     // on one socket there (read_some then completes with EBUSY).
-    [[nodiscard]] chunk_awaiter read_chunk() noexcept;
+    [[nodiscard]] chunk_awaiter read_chunk(chunk_size size = chunk_size::adaptive) noexcept;
     // Write what the kernel takes now, at least one byte; waits if it takes none.
     [[nodiscard]] send_awaiter write_some(std::span<const std::byte> buf) noexcept;
     [[nodiscard]] send_awaiter write_some(std::string_view buf) noexcept;
@@ -206,8 +211,10 @@ struct chunk_result {
 class socket::chunk_awaiter : public detail::io_awaiter_base {
 public:
     // (detail) `code` read_pooled reads a pipe the same way (net/pipe.hpp).
-    explicit chunk_awaiter(int fd, detail::op_code code = detail::op_code::recv_pooled) noexcept {
+    explicit chunk_awaiter(int fd, detail::op_code code = detail::op_code::recv_pooled,
+                           std::uint8_t flags = 0) noexcept {
         m_op.m_code = code;
+        m_op.m_flags = flags;
         m_op.m_fd = fd;
         m_op.m_arg.lent = detail::io_lent{nullptr, nullptr, 0};
     }
@@ -316,8 +323,9 @@ inline socket::recv_awaiter socket::read_some(std::span<std::byte> buf) noexcept
 inline socket::recv_awaiter socket::read_some(std::span<char> buf) noexcept {
     return recv_awaiter(m_fd, buf.data(), buf.size());
 }
-inline socket::chunk_awaiter socket::read_chunk() noexcept {
-    return chunk_awaiter(m_fd);
+inline socket::chunk_awaiter socket::read_chunk(chunk_size size) noexcept {
+    return chunk_awaiter(m_fd, detail::op_code::recv_pooled,
+                         size == chunk_size::small ? detail::op_small : std::uint8_t{0});
 }
 inline socket::send_awaiter socket::write_some(std::span<const std::byte> buf) noexcept {
     return send_awaiter(m_fd, buf.data(), buf.size());

@@ -111,6 +111,12 @@ struct stream_options {
     std::chrono::milliseconds read_timeout{0};
     std::chrono::milliseconds write_timeout{0};
     std::chrono::milliseconds idle_timeout{0};
+    // Read in small (4 KiB) chunks only (socket::read_chunk's
+    // chunk_size::small): a reader that asks for little at a time - a server
+    // of many connections that each send a flood - then holds at most 4 KiB
+    // beyond what it asked for. By default a connection whose reads fill a
+    // small buffer reads 64 KiB at a time, as bulk transfers want.
+    bool small_reads = false;
 };
 
 // One connection's timeouts (stream_writer::set_timeouts), zero for none.
