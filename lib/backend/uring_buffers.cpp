@@ -155,6 +155,10 @@ char* uring_backend::data_of(std::uint32_t node) const noexcept {
 
 bool uring_backend::submit_pooled(io_op& op, entry& e) {
     const bool was = active(e);
+    e.small_only = (op.m_flags & op_small) != 0;
+    if (e.small_only) {
+        e.big = false; // a multishot armed big is re-armed at its next CQE
+    }
     if (e.head != no_buf || e.end != no_end) {
         take_queued(e, op);
         settle(e, was);
@@ -163,10 +167,6 @@ bool uring_backend::submit_pooled(io_op& op, entry& e) {
     e.reader = &op;
     op.m_state = st_parked;
     ++m_parked;
-    e.small_only = (op.m_flags & op_small) != 0;
-    if (e.small_only) {
-        e.big = false; // a multishot armed big is re-armed at its next CQE
-    }
     if (!e.armed && !e.starved) {
         arm_or_starve(op.m_fd, e);
     }
