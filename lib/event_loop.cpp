@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -58,6 +59,9 @@ event_loop::event_loop() : event_loop(env_backend()) {}
 event_loop::event_loop(std::string_view backend)
     : m_core(*this), m_impl(std::make_unique<detail::loop_impl>(*this, m_core)) {
     m_core.m_impl = m_impl.get();
+    // Allocated here, where running out of memory can still be thrown: a
+    // loop's ready queue grows only under a load that needs more than 256.
+    m_core.m_ready.reserve_initial();
     m_impl->m_backend = detail::make_backend(backend, *m_impl);
     m_impl->m_debug = detail::debug_from_env();
     set_shuffle_seed(detail::shuffle_seed_from_env());
@@ -71,6 +75,7 @@ event_loop::~event_loop() {
     while ((im.m_tasks > 0 || im.m_external > 0) && run_once(nullptr)) {
     }
     im.close_resources();
+    im.reap();
     // 2. Tasks stuck on something that can never complete: destroy their
     // frames. Awaiter destructors remove timers and forget() I/O, which waits
     // for the kernel to release the buffers first.
@@ -172,7 +177,15 @@ void event_loop::call_exception_handler(const exception_context& ctx) noexcept {
 
 void event_loop::start_root(detail::root_base& r, std::string name) {
     if (!name.empty()) {
-        r.set_name(std::move(name));
+        try {
+            r.set_name(std::move(name));
+        } catch (...) {
+            // Out of memory for the name: the root never started, so its
+            // frame - and the task it holds - goes, and the caller gets the
+            // exception (before, both frames leaked).
+            r.m_self.destroy();
+            throw;
+        }
     }
     m_core.spawn(r);
 }
@@ -274,11 +287,7 @@ bool event_loop::run_once(const detail::root_base* main) {
         }
     }
     // 5. Reap detached tasks that finished: report exceptions, free frames.
-    while (!im.m_reap.empty()) {
-        detail::root_base* r = im.m_reap.back();
-        im.m_reap.pop_back();
-        im.destroy_root(*r);
-    }
+    im.reap();
     return true;
 }
 
@@ -294,7 +303,10 @@ void event_loop::on_root_finished(detail::root_base& r) noexcept {
         m_core.post(w->m_handle);
     }
     if (--r.m_refs == 0) {
-        im.m_reap.push_back(&r); // reported and destroyed at phase 5, outside this frame
+        // Reported and destroyed at phase 5, outside this frame.
+        im.unlink(r);
+        r.m_next = im.m_reap;
+        im.m_reap = &r;
     }
 }
 
@@ -344,9 +356,22 @@ void root_release(root_base& r) noexcept {
     }
 }
 
+void ready_queue::reserve_initial() {
+    if (m_capacity == 0) {
+        m_buf.reset(new void*[256]);
+        m_capacity = 256;
+    }
+}
+
 void ready_queue::grow() noexcept {
     std::size_t cap = m_capacity == 0 ? 256 : m_capacity * 2;
-    std::unique_ptr<void*[]> buf(new void*[cap]);
+    std::unique_ptr<void*[]> buf(new (std::nothrow) void*[cap]);
+    if (!buf) {
+        // A handle that cannot be queued would never run again (its task
+        // hangs for ever, with nobody to tell): the documented end instead.
+        std::fprintf(stderr, "coio: out of memory growing the ready queue to %zu entries\n", cap);
+        std::abort();
+    }
     for (std::size_t i = 0; i < size(); ++i) {
         buf[i] = m_buf[(m_head + i) & (m_capacity - 1)];
     }
@@ -476,15 +501,36 @@ void loop_impl::unlink(root_base& r) noexcept {
 
 void loop_impl::destroy_root(root_base& r) noexcept {
     unlink(r);
+    destroy_unlinked(r);
+}
+
+void loop_impl::destroy_unlinked(root_base& r) noexcept {
     if (m_step_finished == &r) {
         m_step_finished = nullptr;
     }
     if (r.m_exception && !r.m_retrieved && !r.cancelled()) {
-        std::string msg = "task '" + r.name() +
-                          "' raised an exception nobody retrieved: " + describe(r.m_exception);
-        m_loop.call_exception_handler({msg, r.name(), r.m_exception});
+        try {
+            std::string msg = "task '" + r.name() +
+                              "' raised an exception nobody retrieved: " + describe(r.m_exception);
+            m_loop.call_exception_handler({msg, r.name(), r.m_exception});
+        } catch (...) {
+            // No memory for the message (or the task's default name): the
+            // exception is still reported, with a fixed text.
+            m_loop.call_exception_handler(
+                {"a task raised an exception nobody retrieved (no memory to describe it)",
+                 {},
+                 r.m_exception});
+        }
     }
     r.m_self.destroy();
+}
+
+void loop_impl::reap() noexcept {
+    while (root_base* r = m_reap) {
+        m_reap = r->m_next;
+        r->m_prev = r->m_next = nullptr;
+        destroy_unlinked(*r);
+    }
 }
 
 std::size_t loop_impl::cancel_all() noexcept {

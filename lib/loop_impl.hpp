@@ -64,6 +64,9 @@ struct loop_impl final : completion_sink {
     void unlink(root_base& r) noexcept;
     // Report an unretrieved exception (if any) and destroy the frame.
     void destroy_root(root_base& r) noexcept;
+    // The same for a root already unlinked from m_roots (m_reap).
+    void destroy_unlinked(root_base& r) noexcept;
+    void reap() noexcept;
     // Cancel every unfinished task; returns how many were asked.
     std::size_t cancel_all() noexcept;
     // Fire due timers; returns how many fired.
@@ -104,7 +107,11 @@ struct loop_impl final : completion_sink {
 
     loop_resource* m_resources = nullptr; // attached by loop_core::attach
     root_base* m_roots = nullptr;         // every live root frame, doubly linked
-    std::vector<root_base*> m_reap;
+    // Finished roots nobody holds, unlinked from m_roots and chained through
+    // m_next: reported and destroyed at phase 5. A list through the roots
+    // themselves, so finishing a task never allocates (it runs in noexcept
+    // code, where running out of memory would end the process).
+    root_base* m_reap = nullptr;
     std::size_t m_tasks = 0;  // roots not finished
     std::size_t m_frames = 0; // roots not destroyed
     std::size_t m_in_flight = 0;

@@ -16,10 +16,11 @@ namespace coio::detail {
 
 class timer_heap {
 public:
+    // Throws std::bad_alloc with `t` not queued (the heap as it was).
     void push(timer_node& t) {
-        t.m_seq = m_next_seq++;
-        t.m_index = m_heap.size();
         m_heap.push_back(&t);
+        t.m_seq = m_next_seq++;
+        t.m_index = m_heap.size() - 1;
         sift_up(t.m_index);
     }
 

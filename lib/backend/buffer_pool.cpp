@@ -174,7 +174,10 @@ read_buffers::maintain(std::chrono::steady_clock::time_point now) noexcept {
 int recv_into_pool(io_op& op, read_buffers& pool, buffer_pool& owner, bool big) noexcept {
     const std::int64_t id = pool.take(big);
     if (id < 0) {
-        return -ENOBUFS;
+        // Every buffer lent: wait for one to come back (-ENOBUFS). None
+        // lent means no memory for the first slab: none will ever come back,
+        // so the read fails with ENOMEM rather than wait for ever.
+        return pool.out() > 0 ? -ENOBUFS : -ENOMEM;
     }
     const auto bid = static_cast<std::uint32_t>(id);
     char* buf = pool.data(bid);

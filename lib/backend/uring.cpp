@@ -48,6 +48,13 @@ bool uring_backend::submit(io_op& op) {
     if (fd >= m_table.size()) {
         m_table.resize(std::max<std::size_t>(fd + 1, m_table.size() * 2));
     }
+    // Room to defer every op the backend holds, reserved here where running
+    // out of memory reaches the awaiting coroutine: finish() defers in
+    // noexcept code (close, cancel), where the vector could not grow.
+    if (const std::size_t held = m_in_flight + m_parked + m_deferred.size() + 1;
+        held > m_deferred.capacity()) {
+        m_deferred.reserve(std::max<std::size_t>(64, 2 * held));
+    }
     const bool writes = is_write_side(op.m_code);
     {
         entry& e = m_table[fd];
@@ -64,12 +71,20 @@ bool uring_backend::submit(io_op& op) {
             }
         }
         if (uses_single(op.m_code)) {
-            if (op.m_code == op_code::recv_pooled && pooled_mode() == pool_mode::ring) {
-                return submit_pooled(op, e);
+            if (op.m_code == op_code::recv_pooled) {
+                const pool_mode pm = pooled_mode();
+                if (pm == pool_mode::ring) {
+                    return submit_pooled(op, e);
+                }
+                if (pm == pool_mode::unknown) {
+                    op.m_result = -ENOMEM; // no memory to set the ring up; the next read retries
+                    return true;
+                }
             }
             const std::int64_t id = m_single.take();
             if (id < 0) {
-                op.m_result = -ENOBUFS;
+                // None lent: no memory for a first slab, and none to wait for.
+                op.m_result = m_single.out() > 0 ? -ENOBUFS : -ENOMEM;
                 return true;
             }
             const auto bid = static_cast<std::uint32_t>(id);

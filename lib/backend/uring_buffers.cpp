@@ -89,7 +89,17 @@ uring_backend::pool_mode uring_backend::pooled_mode() noexcept {
     if (p != nullptr) {
         io_uring_free_probe(p);
     }
-    if (!multishot || m_small.setup(m_ring) != 0) {
+    if (!multishot) {
+        return m_pool_mode;
+    }
+    // Out of memory here is not a reason to run without the ring for the
+    // loop's whole life (a waiting socket would then hold a buffer): the
+    // mode stays undecided, this read fails with ENOMEM, the next one tries
+    // again.
+    if (const int r = m_small.setup(m_ring); r != 0) {
+        if (r == -ENOMEM) {
+            m_pool_mode = pool_mode::unknown;
+        }
         return m_pool_mode;
     }
     try {
@@ -97,12 +107,14 @@ uring_backend::pool_mode uring_backend::pooled_mode() noexcept {
         m_small_len.resize(m_small.max_buffers());
     } catch (...) {
         m_small.teardown(m_ring);
+        m_pool_mode = pool_mode::unknown;
         return m_pool_mode;
     }
     while (m_small.provided() < std::min(initial_small, m_small.max_buffers()) && m_small.grow()) {
     }
     if (m_small.provided() == 0) {
-        m_small.teardown(m_ring);
+        m_small.teardown(m_ring); // no memory for a single slab
+        m_pool_mode = pool_mode::unknown;
         return m_pool_mode;
     }
     m_pool_mode = pool_mode::ring;

@@ -18,6 +18,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <exception>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -302,6 +304,23 @@ root_coroutine<void> serve_connection(std::shared_ptr<listener_state> st, socket
     }
 }
 
+// A connection's task could not be made (std::bad_alloc): the client's
+// socket is closed, and the loop's exception handler hears of it. The
+// message is built if there is memory for it, else a fixed one is used.
+void report_no_memory(listener_state& st, const listening_socket& ls, const address& peer,
+                      const std::exception_ptr& e) noexcept {
+    constexpr std::string_view fixed =
+        "accept: out of memory for a connection's task; that connection was closed";
+    try {
+        const std::string msg = "accept on " + ls.m_display + ": out of memory for the task of " +
+                                (st.m_unix ? std::string("a connection") : peer.to_string()) +
+                                "; that connection was closed";
+        st.m_loop->call_exception_handler({msg, "accept", e});
+    } catch (...) {
+        st.m_loop->call_exception_handler({fixed, "accept", e});
+    }
+}
+
 // Waits (at max_connections) until a connection ends, or - with
 // `until_closed` - the server closes.
 task<> wait_for_room(listener_state* st, bool until_closed) {
@@ -334,8 +353,22 @@ task<> accept_loop(std::shared_ptr<listener_state> st, std::size_t index) {
             if (st->m_nodelay) {
                 (void)sys::set_option(r.sock.native_handle(), sys::sockopt::nodelay, 1);
             }
-            core_of(*st->m_loop)
-                .spawn(serve_connection(st, std::move(r.sock), r.peer, epoch).m_h.promise());
+            bool no_memory = false;
+            try {
+                core_of(*st->m_loop)
+                    .spawn(serve_connection(st, std::move(r.sock), r.peer, epoch).m_h.promise());
+            } catch (const std::bad_alloc&) {
+                // No memory for the connection's frame: that client's socket
+                // has closed as the exception unwound; the server goes on.
+                st->connection_ended();
+                report_no_memory(*st, ls, r.peer, std::current_exception());
+                no_memory = true;
+            }
+            if (no_memory) {
+                // Memory may take a moment to come back: accept again after
+                // a short pause rather than close client after client.
+                co_await pause_awaiter(*st, ls, 10ms);
+            }
             continue;
         }
         if (st->m_closed || r.status == io_status::cancelled) {

@@ -41,8 +41,10 @@ read_guard::~read_guard() {
     m_s.read_waiting = false;
     try {
         m_s.spill();
-    } catch (...) { // out of memory: drop the rest rather than hold the buffer
-        m_s.lease.reset();
+    } catch (...) {
+        // Out of memory for the copy: the stream keeps the lent buffer
+        // until the next read consumes it (that read's own spill, before it
+        // waits, reports the failure) - never drops bytes it was sent.
     }
     m_s.rbuf.release_if_empty(0);
 }

@@ -39,6 +39,8 @@ public:
     ready_queue(const ready_queue&) = delete;
     ready_queue& operator=(const ready_queue&) = delete;
 
+    // The first 256 entries (event_loop's constructor: throws bad_alloc).
+    void reserve_initial();
     void push(std::coroutine_handle<> h) noexcept { push_raw(h.address()); }
     void push_op(io_op* op) noexcept { push_raw(reinterpret_cast<char*>(op) + 1); }
     // The next entry: a handle, an op (is_op) or null (removed).
@@ -63,7 +65,7 @@ private:
         }
         m_buf[m_tail++ & (m_capacity - 1)] = e;
     }
-    void grow() noexcept; // doubles; terminates on allocation failure
+    void grow() noexcept; // doubles; out of memory: a message and abort()
 
     std::unique_ptr<void*[]> m_buf;
     std::size_t m_capacity = 0;

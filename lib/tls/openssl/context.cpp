@@ -14,7 +14,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 namespace coio {
@@ -75,9 +74,21 @@ std::string read_file(const std::string& path, const std::string& label) {
         throw tls_error(tls_errc::config, "tls_context: " + label + " " + path + ": " + reason,
                         reason, {}, path);
     }
-    std::ostringstream s;
-    s << f.rdbuf();
-    return std::move(s).str();
+    // Not `stream << f.rdbuf()`: that swallows a failure (std::bad_alloc, a
+    // read error) and leaves a truncated text, which OpenSSL would then
+    // report as a malformed certificate.
+    std::string text;
+    char buf[4096];
+    while (f.read(buf, sizeof buf) || f.gcount() > 0) {
+        text.append(buf, static_cast<std::size_t>(f.gcount()));
+    }
+    if (f.bad()) {
+        std::string reason = std::strerror(errno);
+        throw tls_error(tls_errc::config,
+                        "tls_context: reading " + label + " " + path + ": " + reason, reason, {},
+                        path);
+    }
+    return text;
 }
 
 int no_password(char*, int, int, void*) {

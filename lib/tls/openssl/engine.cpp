@@ -11,7 +11,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <stdexcept>
+#include <system_error>
 
 namespace coio::detail {
 
@@ -48,7 +50,8 @@ int bio_write(BIO* b, const char* in, std::size_t len, std::size_t* done) {
     BIO_clear_retry_flags(b);
     try {
         e->m_out->append(std::string_view(in, len));
-    } catch (...) { // out of memory; no exception may cross OpenSSL's C frames
+    } catch (...) {                // out of memory; no exception may cross OpenSSL's C frames
+        e->m_out_of_memory = true; // the failing SSL call reports it (failure())
         *done = 0;
         return 0;
     }
@@ -156,6 +159,12 @@ std::string tls_engine::describe(const char* op) const {
 
 tls_error tls_engine::failure(tls_errc code, const char* op, int ssl_error) {
     m_failed = true;
+    if (m_out_of_memory) {
+        // The BIO could not buffer a record: not the peer's fault, and not
+        // what OpenSSL's error queue would call it.
+        ERR_clear_error();
+        throw std::bad_alloc();
+    }
     ssl_failure f = take_ssl_failure(m_ssl.get(), ssl_error);
     if (f.verify) {
         code = tls_errc::verify;
@@ -220,6 +229,11 @@ task<> tls_engine::handshake_steps(socket* sock, byte_buffer* in) {
         chunk = co_await sock->read_chunk();
         if (!chunk) {
             m_failed = true;
+            if (chunk.status == io_status::error && chunk.error == std::errc::not_enough_memory) {
+                // No memory for a read buffer here: not a TLS failure, and
+                // reported as a plain stream's read reports it.
+                throw net_error(chunk.error, describe("handshake"));
+            }
             std::string reason = chunk.status == io_status::eof
                                      ? "the peer closed the connection during the handshake"
                                      : io_result{chunk.status, 0, chunk.error}.message();
@@ -292,7 +306,8 @@ std::error_code tls_engine::write(std::string_view data, byte_buffer& out) {
     if (SSL_write_ex(m_ssl.get(), data.data(), data.size(), &n) != 1) {
         m_failed = true;
         ERR_clear_error();
-        return make_error_code(tls_errc::protocol);
+        return m_out_of_memory ? std::make_error_code(std::errc::not_enough_memory)
+                               : make_error_code(tls_errc::protocol);
     }
     return {};
 }

@@ -46,6 +46,7 @@ public:
     // For the BIO (engine.cpp).
     std::string_view m_in;
     byte_buffer* m_out = nullptr;
+    bool m_out_of_memory = false; // a write to m_out failed: the session is lost
 
     // The key this client's sessions are cached under; empty: no caching.
     [[nodiscard]] const std::string& session_key() const noexcept { return m_session_key; }
@@ -57,7 +58,8 @@ private:
     // Returns true at the peer's close_notify. Throws tls_error (protocol).
     bool read_records(byte_buffer& in);
     // The tls_error for the SSL call that just failed (reads OpenSSL's error
-    // queue, so call it before any wait) and marks the session failed.
+    // queue, so call it before any wait) and marks the session failed;
+    // throws std::bad_alloc instead if the BIO could not buffer a record.
     tls_error failure(tls_errc code, const char* op, int ssl_error);
     // "TLS handshake with 127.0.0.1:443 (example.com)", "TLS read from ..."
     [[nodiscard]] std::string describe(const char* op) const;

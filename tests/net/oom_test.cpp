@@ -1,0 +1,137 @@
+// tests/net/oom_test.cpp - allocation failure anywhere in a connection's life
+// and in the combinators (RELIABILITY 3): the k-th allocation of a cycle
+// fails, for every k (tests/support/oom_sweep.hpp says what must hold). The
+// cycles: a loop is made, a stream server starts, a client connects, sends a
+// line, reads the server's ACK (through wait_for), closes, the server closes;
+// and gather, a task group, wait_for, race, a channel, a cancel, call_later.
+#include "support/oom_sweep.hpp"
+#include "support/support.hpp"
+
+#include <coio/coio.hpp>
+
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <variant>
+
+using coio::test::connection_lost;
+
+namespace {
+
+// The server's side: one ACK per line until EOF.
+coio::task<> ack_lines(coio::stream_reader r, coio::stream_writer w) {
+    for (;;) {
+        std::string line = co_await r.readline();
+        if (line.empty()) {
+            break;
+        }
+        w.write("ACK " + line);
+        co_await w.drain();
+    }
+    w.close();
+    co_await w.wait_closed();
+}
+
+// One cycle; returns normally only if the client got its ACK.
+coio::task<> cycle() {
+    coio::server srv = co_await coio::start_server(ack_lines, "127.0.0.1", 0);
+    {
+        auto [r, w] = co_await coio::open_connection(coio::address::loopback_v4(srv.port()));
+        bool lost = false;
+        try {
+            w.write("hello\n");
+            co_await w.drain();
+            // Through wait_for, so that its timer and task are in the sweep.
+            const std::string ack = co_await coio::wait_for(r.readline(), std::chrono::seconds(20));
+            lost = ack != "ACK hello\n";
+            if (!lost) {
+                w.close();
+                co_await w.wait_closed();
+                lost = !(co_await r.readline()).empty();
+            }
+        } catch (const coio::net_error& e) {
+            if (e.code() == std::errc::not_enough_memory) {
+                throw; // the client's own read found no memory for a buffer
+            }
+            lost = true; // reset by the server
+        }
+        if (lost) {
+            w.abort();
+            throw connection_lost{};
+        }
+    }
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+coio::task<int> value_after(int v, std::chrono::milliseconds d) {
+    co_await coio::sleep(d);
+    co_return v;
+}
+
+coio::task<> sleep_an_hour() {
+    co_await coio::sleep(std::chrono::hours(1));
+}
+
+coio::task<> send_three(coio::channel_sender<std::string> tx) {
+    for (int i = 0; i < 3; ++i) {
+        if (!co_await tx.send(std::string(40, static_cast<char>('a' + i)))) { // past SSO
+            throw std::runtime_error("channel closed");
+        }
+    }
+}
+
+// The second cycle: the combinators and the loop's own structures - gather,
+// a task group, a wait_for that times out, race, a channel between two
+// tasks, a cancelled task, call_later.
+coio::task<> combinators() {
+    using namespace std::chrono_literals;
+    auto [a, b] = co_await coio::gather(value_after(1, 0ms), value_after(2, 1ms));
+    {
+        coio::task_group g;
+        coio::task_handle<int> c = g.create_task(value_after(3, 1ms));
+        coio::task_handle<int> d = g.create_task(value_after(4, 0ms));
+        co_await g.wait();
+        a += c.result() + d.result();
+    }
+    bool timed_out = false;
+    try {
+        co_await coio::wait_for(coio::sleep(1h), 1ms);
+    } catch (const coio::timeout_error&) {
+        timed_out = true;
+    }
+    auto won = co_await coio::race(value_after(5, 0ms), coio::sleep(1h));
+    a += std::get<0>(won);
+    auto [tx, rx] = coio::channel<std::string>(1);
+    coio::task_handle<> producer = coio::create_task(send_three(std::move(tx)));
+    while (std::optional<std::string> v = co_await rx.recv()) {
+        b += static_cast<int>(v->size());
+    }
+    co_await producer;
+    coio::task_handle<> sleeper = coio::create_task(sleep_an_hour(), "sleeper");
+    sleeper.cancel();
+    try {
+        co_await sleeper;
+    } catch (const coio::cancelled_error&) {
+        b += 1;
+    }
+    coio::event fired;
+    coio::event_loop::running().call_later(1ms, [&fired]() noexcept { fired.set(); });
+    co_await fired.wait();
+    if (a != 13 || b != 123 || !timed_out) {
+        throw std::runtime_error("combinators: wrong results");
+    }
+}
+
+} // namespace
+
+TEST_CASE("an allocation failure anywhere in a connect, send, ACK and close cycle reaches the "
+          "awaiting coroutine, leaks nothing and leaves the process working") {
+    coio::test::sweep_allocations(cycle);
+}
+
+TEST_CASE("an allocation failure anywhere in gather, a task group, wait_for, race, a channel, "
+          "a cancel or call_later reaches the awaiting coroutine and leaks nothing") {
+    coio::test::sweep_allocations(combinators);
+}
