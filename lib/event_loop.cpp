@@ -175,6 +175,13 @@ void event_loop::call_exception_handler(const exception_context& ctx) noexcept {
     }
 }
 
+void event_loop::stop() noexcept {
+    detail::root_base* main = m_impl->m_main;
+    if (main != nullptr && !main->m_done) {
+        main->own_slot().request(); // as task.cancel(): while pending, no second delivery
+    }
+}
+
 void event_loop::start_root(detail::root_base& r, std::string name) {
     if (!name.empty()) {
         try {
@@ -197,6 +204,11 @@ void event_loop::drive(detail::root_base& main) {
     }
     current_guard g(this, &m_impl->m_time);
     detail::loop_impl& im = *m_impl;
+    struct main_guard {
+        detail::loop_impl& im;
+        ~main_guard() { im.m_main = nullptr; }
+    } mg{im};
+    im.m_main = &main;
     while (!main.m_done) {
         if (!run_once(&main)) {
             throw std::logic_error("coio: the main task waits for something that can never happen "

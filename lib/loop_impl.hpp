@@ -125,6 +125,7 @@ struct loop_impl final : completion_sink {
     bool m_debug = false;
     std::chrono::nanoseconds m_slow{std::chrono::milliseconds(100)};
     root_base* m_step_finished = nullptr; // debug: a root that finished in this step
+    root_base* m_main = nullptr;          // the main task while drive() runs (stop())
 };
 
 // COIO_DEBUG is set to something other than "" or "0".

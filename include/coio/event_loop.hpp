@@ -125,6 +125,15 @@ public:
         return detail::schedule_callback(m_core, when, std::move(f));
     }
 
+    // Asks the run in progress to end (asyncio's loop.stop, or the Ctrl-C of
+    // asyncio.run): the main task is cancelled, and with it - as when main
+    // returns - everything else; run_until_complete then throws
+    // cancelled_error, unless main caught the cancellation and returned.
+    // Any number of calls, from tasks or callbacks; loop thread only (from
+    // another thread: call_soon_threadsafe([&loop] { loop.stop(); })).
+    // Without a run in progress it does nothing.
+    void stop() noexcept;
+
     // Run the loop until `main` finishes, then cancel what is left and run
     // until everything has finished. Returns main's value or rethrows its
     // exception. Throws std::logic_error if main waits for something that

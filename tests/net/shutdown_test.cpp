@@ -95,7 +95,7 @@ struct blocked_handler {
 // main returns while its server and its 100 client sockets (locals: closed
 // as main's frame unwinds, so the reads and writes on them end cancelled)
 // and everything else is still running; run() then cancels the rest.
-coio::task<> shut_down_busy(ledger* l) {
+coio::task<> shut_down_busy(ledger* l, bool by_stop) {
     blocked_handler handler{l};
     coio::server srv = co_await coio::start_server(handler, "127.0.0.1", 0);
     std::vector<coio::socket> clients;
@@ -120,9 +120,21 @@ coio::task<> shut_down_busy(ledger* l) {
     }
     CHECK(srv.stats().active == 100);
     CHECK(coio::event_loop::running().stats().timers >= 20);
+    coio::event_loop& loop = coio::event_loop::running();
+    if (by_stop) {
+        // event_loop::stop() from a callback, twice, and once more from a
+        // later one: main is cancelled where it waits, and the rest with it.
+        loop.call_soon([&loop] {
+            loop.stop();
+            loop.stop();
+            loop.call_soon([&loop] { loop.stop(); });
+        });
+        co_await coio::sleep(1h);
+        FAIL("main went on after stop()");
+    }
     // The request to stop comes from a callback, twice.
     coio::event stop;
-    coio::event_loop::running().call_soon([&stop] {
+    loop.call_soon([&stop] {
         stop.set();
         stop.set();
     });
@@ -136,7 +148,7 @@ TEST_CASE("returning from main with 100 connections, pending reads and writes, t
           "[net][shutdown]") {
     ledger l;
     const auto t0 = std::chrono::steady_clock::now();
-    run_clean(shut_down_busy(&l)); // the loop and fds are checked clean
+    run_clean(shut_down_busy(&l, false)); // the loop and fds are checked clean
     const auto took = std::chrono::steady_clock::now() - t0;
     CHECK(took < 10s); // about a second; the bound is for loaded machines
     // 100 reads, 10 writes, 20 sleeps and 100 handlers.
@@ -144,4 +156,37 @@ TEST_CASE("returning from main with 100 connections, pending reads and writes, t
     CHECK(l.ended == l.started);
     CHECK(l.cancelled >= 20); // at least the sleeps
     CHECK(l.errors == 0);
+}
+
+TEST_CASE("event_loop::stop() from a callback, repeated, cancels main and ends the run with "
+          "cancelled_error, each of 100 connections, reads, writes, timers and detached tasks "
+          "exactly once, and leaves nothing",
+          "[net][shutdown]") {
+    ledger l;
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK_THROWS_AS(run_clean(shut_down_busy(&l, true)), coio::cancelled_error);
+    CHECK(std::chrono::steady_clock::now() - t0 < 10s);
+    CHECK(l.started == 230);
+    CHECK(l.ended == l.started);
+    CHECK(l.cancelled >= 20);
+    CHECK(l.errors == 0);
+}
+
+TEST_CASE("event_loop::stop() without a run in progress does nothing; a main that catches the "
+          "cancellation returns its value",
+          "[shutdown]") {
+    coio::event_loop loop;
+    loop.stop(); // nothing to stop: the next run is not affected
+    const int v = loop.run_until_complete([]() -> coio::task<int> {
+        coio::event_loop& self = coio::event_loop::running();
+        self.call_soon([&self] { self.stop(); });
+        try {
+            co_await coio::sleep(1h);
+        } catch (const coio::cancelled_error&) {
+            co_return 7; // asyncio's rule: a task may refuse its cancellation
+        }
+        co_return 0;
+    }());
+    CHECK(v == 7);
+    coio::test::require_clean(loop);
 }
