@@ -3,12 +3,16 @@
 // fails, for every k (tests/support/oom_sweep.hpp says what must hold). The
 // cycles: a loop is made, a stream server starts, a client connects, sends a
 // line, reads the server's ACK (through wait_for), closes, the server closes;
-// and gather, a task group, wait_for, race, a channel, a cancel, call_later.
+// gather, a task group, wait_for, race, a channel, a cancel, call_later; a
+// UDP round trip and the same exchange over a Unix stream server.
 #include "support/oom_sweep.hpp"
 #include "support/support.hpp"
 
 #include <coio/coio.hpp>
 
+#include <unistd.h>
+
+#include <array>
 #include <chrono>
 #include <optional>
 #include <stdexcept>
@@ -124,6 +128,61 @@ coio::task<> combinators() {
     }
 }
 
+// A datagram operation's status (not an exception, by design) as one.
+void check_datagram(coio::io_status st, std::error_code ec, const char* what) {
+    if (st == coio::io_status::ok) {
+        return;
+    }
+    if (ec == std::errc::not_enough_memory) {
+        throw coio::net_error(ec, what); // a receive found no memory for a buffer
+    }
+    throw std::runtime_error(std::string(what) + " failed: " + ec.message());
+}
+
+// The third cycle: a UDP round trip between two endpoints, then the first
+// cycle's exchange over a Unix stream server (an abstract name per process).
+coio::task<> datagram_and_unix() {
+    coio::datagram_socket a = co_await coio::open_datagram_endpoint("127.0.0.1", 0);
+    coio::datagram_socket b = co_await coio::open_datagram_endpoint("127.0.0.1", 0);
+    const coio::datagram_result sent =
+        co_await a.send_to(std::string_view("ping"), b.local_address());
+    check_datagram(sent.status, sent.error, "send_to");
+    std::array<char, 64> buf{};
+    const coio::datagram_result got = co_await b.receive_from(std::span<char>(buf));
+    check_datagram(got.status, got.error, "receive_from");
+    if (got.bytes != 4 || got.peer != a.local_address()) {
+        throw std::runtime_error("datagram: wrong bytes or peer");
+    }
+    // An abstract name (no file to leave behind), one per process.
+    const std::string path = std::string(1, '\0') + "coio-oom-" + std::to_string(::getpid());
+    coio::unix_server srv = co_await coio::start_unix_server(ack_lines, path);
+    bool lost = false;
+    try {
+        auto [r, w] = co_await coio::open_unix_connection(path);
+        w.write("hello\n");
+        co_await w.drain();
+        lost = co_await r.readline() != "ACK hello\n";
+        if (!lost) {
+            w.close();
+            co_await w.wait_closed();
+            lost = !(co_await r.readline()).empty();
+        }
+        if (lost) {
+            w.abort();
+        }
+    } catch (const coio::net_error& e) {
+        if (e.code() == std::errc::not_enough_memory) {
+            throw;
+        }
+        lost = true;
+    }
+    if (lost) {
+        throw connection_lost{};
+    }
+    srv.close();
+    co_await srv.wait_closed();
+}
+
 } // namespace
 
 TEST_CASE("an allocation failure anywhere in a connect, send, ACK and close cycle reaches the "
@@ -134,4 +193,9 @@ TEST_CASE("an allocation failure anywhere in a connect, send, ACK and close cycl
 TEST_CASE("an allocation failure anywhere in gather, a task group, wait_for, race, a channel, "
           "a cancel or call_later reaches the awaiting coroutine and leaks nothing") {
     coio::test::sweep_allocations(combinators);
+}
+
+TEST_CASE("an allocation failure anywhere in a UDP round trip and a Unix stream server's cycle "
+          "reaches the awaiting coroutine and leaks nothing") {
+    coio::test::sweep_allocations(datagram_and_unix);
 }
