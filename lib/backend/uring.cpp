@@ -48,12 +48,13 @@ bool uring_backend::submit(io_op& op) {
     if (fd >= m_table.size()) {
         m_table.resize(std::max<std::size_t>(fd + 1, m_table.size() * 2));
     }
-    // Room to defer every op the backend holds, reserved here where running
-    // out of memory reaches the awaiting coroutine: finish() defers in
-    // noexcept code (close, cancel), where the vector could not grow.
-    if (const std::size_t held = m_in_flight + m_parked + m_deferred.size() + 1;
-        held > m_deferred.capacity()) {
-        m_deferred.reserve(std::max<std::size_t>(64, 2 * held));
+    // Room for the completions finish() defers (in close and cancel:
+    // noexcept code, where the vector could not grow), reserved at the first
+    // submit, where running out of memory reaches the awaiting coroutine:
+    // 8 KiB per loop, not per connection. Past that many deferred between
+    // two waits the vector grows (and only there can running out abort).
+    if (m_deferred.capacity() < deferred_reserve) {
+        m_deferred.reserve(deferred_reserve);
     }
     const bool writes = is_write_side(op.m_code);
     {

@@ -307,6 +307,7 @@ private:
     std::uint64_t m_wake_count = 0; // the kernel writes here; lives as long as the ring
     sys::unique_fd m_wake;
     std::vector<entry> m_table; // by fd number
+    static constexpr std::size_t deferred_reserve = 1024;
     std::vector<io_op*> m_deferred;
     std::size_t m_registered = 0; // fds whose entry is active()
     std::size_t m_in_flight = 0;  // op SQEs whose CQE has not been reaped
