@@ -324,11 +324,11 @@ child_result sweep_one(cycle_fn cycle, long long k, int bound_ms) {
     return out;
 }
 
-// Fails each allocation of `cycle` in turn (see the top of the file).
 } // namespace
 
 namespace coio::test {
 
+// Fails each allocation of `cycle` in turn (oom_sweep.hpp).
 void sweep_allocations(cycle_fn cycle) {
     // Warm-up in this process: one-time state (the backend probe, statics)
     // exists before the children fork, as it would in a running server.
@@ -358,6 +358,9 @@ void sweep_allocations(cycle_fn cycle) {
             continue;
         }
         if ((c.code & not_reached) != 0) {
+            // Past the cycle's last allocation: it ran without a failure,
+            // and must have left nothing either.
+            REQUIRE((c.code & ~not_reached) == completed);
             break;
         }
         REQUIRE(c.code <= server_side);
