@@ -1,5 +1,7 @@
-// lib/event_loop.cpp - one loop iteration and the bookkeeping around tasks.
-// docs/design.md numbers the phases of run_once().
+// lib/event_loop.cpp - making, running and tearing down a loop, and one
+// iteration (docs/design.md numbers the phases of run_once()). The roots'
+// bookkeeping - starting, finishing, reaping - is in loop_roots.cpp.
+#include "exception_text.hpp"
 #include "loop_impl.hpp"
 
 #include <coio/cancel.hpp>
@@ -39,19 +41,6 @@ std::string_view env_backend() {
     return v != nullptr ? v : "";
 }
 
-void default_handler(const exception_context& ctx) {
-    std::fprintf(stderr, "coio: %.*s\n", static_cast<int>(ctx.message.size()), ctx.message.data());
-}
-
-std::string describe(const std::exception_ptr& e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-        return x.what();
-    } catch (...) {
-        return "unknown exception (not derived from std::exception)";
-    }
-}
 } // namespace
 
 event_loop::event_loop() : event_loop(env_backend()) {}
@@ -167,7 +156,7 @@ void event_loop::call_exception_handler(const exception_context& ctx) noexcept {
         if (m_impl->m_handler) {
             m_impl->m_handler(ctx);
         } else {
-            default_handler(ctx);
+            detail::default_exception_handler(ctx);
         }
     } catch (...) {
         std::fprintf(stderr, "coio: the exception handler threw while reporting: %.*s\n",
@@ -303,31 +292,6 @@ bool event_loop::run_once(const detail::root_base* main) {
     return true;
 }
 
-void event_loop::on_root_finished(detail::root_base& r) noexcept {
-    detail::loop_impl& im = *m_impl;
-    r.m_done = true;
-    --im.m_tasks;
-    if (im.m_debug) {
-        im.m_step_finished = &r; // debug mode names a slow step that ended its task
-    }
-    for (detail::task_waiter* w = std::exchange(r.m_waiters, nullptr); w != nullptr;
-         w = w->m_next) {
-        m_core.post(w->m_handle);
-    }
-    if (--r.m_refs == 0) {
-        // Reported and destroyed at phase 5, outside this frame.
-        im.unlink(r);
-        r.m_next = im.m_reap;
-        im.m_reap = &r;
-    }
-}
-
-void event_loop::on_root_released(detail::root_base& r) noexcept {
-    if (--r.m_refs == 0) {
-        m_impl->destroy_root(r); // only a finished root can drop to zero here
-    }
-}
-
 std::string backend_name() {
     if (event_loop* l = event_loop::current()) {
         return std::string(l->backend_name());
@@ -346,26 +310,8 @@ std::vector<std::string> available_backends() {
 
 namespace detail {
 
-void root_base::root_finished(root_base& r) noexcept {
-    if (r.m_owner != nullptr) {
-        r.m_owner->on_root_finished(r);
-    }
-}
-
-void root_release(root_base& r) noexcept {
-    if (r.m_owner != nullptr) {
-        r.m_owner->on_root_released(r);
-        return;
-    }
-    // The loop is gone (the handle outlived it).
-    if (--r.m_refs == 0) {
-        if (r.m_done && r.m_exception && !r.m_retrieved && !r.cancelled()) {
-            std::string msg = "task '" + r.name() +
-                              "' raised an exception nobody retrieved: " + describe(r.m_exception);
-            default_handler({msg, r.name(), r.m_exception});
-        }
-        r.m_self.destroy();
-    }
+void default_exception_handler(const exception_context& ctx) noexcept {
+    std::fprintf(stderr, "coio: %.*s\n", static_cast<int>(ctx.message.size()), ctx.message.data());
 }
 
 void ready_queue::reserve_initial() {
@@ -477,85 +423,6 @@ void loop_core::report(const exception_context& ctx) noexcept {
     m_owner->call_exception_handler(ctx);
 }
 
-void loop_core::spawn(root_base& r) {
-    loop_impl& im = *m_impl;
-    r.m_owner = m_owner;
-    r.m_loop = this;
-    r.m_slot = &r.own_slot();
-    r.m_id = ++im.m_next_id;
-    im.link(r);
-    ++im.m_tasks;
-    ++im.m_frames;
-    post(r.m_self);
-}
-
-void loop_impl::link(root_base& r) noexcept {
-    r.m_prev = nullptr;
-    r.m_next = m_roots;
-    if (m_roots != nullptr) {
-        m_roots->m_prev = &r;
-    }
-    m_roots = &r;
-}
-
-void loop_impl::unlink(root_base& r) noexcept {
-    if (r.m_prev != nullptr) {
-        r.m_prev->m_next = r.m_next;
-    } else {
-        m_roots = r.m_next;
-    }
-    if (r.m_next != nullptr) {
-        r.m_next->m_prev = r.m_prev;
-    }
-    r.m_prev = r.m_next = nullptr;
-    --m_frames;
-}
-
-void loop_impl::destroy_root(root_base& r) noexcept {
-    unlink(r);
-    destroy_unlinked(r);
-}
-
-void loop_impl::destroy_unlinked(root_base& r) noexcept {
-    if (m_step_finished == &r) {
-        m_step_finished = nullptr;
-    }
-    if (r.m_exception && !r.m_retrieved && !r.cancelled()) {
-        try {
-            std::string msg = "task '" + r.name() +
-                              "' raised an exception nobody retrieved: " + describe(r.m_exception);
-            m_loop.call_exception_handler({msg, r.name(), r.m_exception});
-        } catch (...) {
-            // No memory for the message (or the task's default name): the
-            // exception is still reported, with a fixed text.
-            m_loop.call_exception_handler(
-                {"a task raised an exception nobody retrieved (no memory to describe it)",
-                 {},
-                 r.m_exception});
-        }
-    }
-    r.m_self.destroy();
-}
-
-void loop_impl::reap() noexcept {
-    while (root_base* r = m_reap) {
-        m_reap = r->m_next;
-        r->m_prev = r->m_next = nullptr;
-        destroy_unlinked(*r);
-    }
-}
-
-std::size_t loop_impl::cancel_all() noexcept {
-    std::size_t n = 0;
-    for (root_base* r = m_roots; r != nullptr; r = r->m_next) {
-        if (!r->m_done) {
-            r->own_slot().request();
-            ++n;
-        }
-    }
-    return n;
-}
-
 std::size_t loop_impl::fire_timers() {
     std::size_t n = 0;
     if (m_timers.empty()) {
@@ -599,7 +466,8 @@ void loop_impl::run_callbacks() {
                 f();
             }
         } catch (...) {
-            std::string msg = "callback raised: " + describe(std::current_exception());
+            std::string msg =
+                "callback raised: " + detail::describe_exception(std::current_exception());
             m_loop.call_exception_handler({msg, {}, std::current_exception()});
         }
     }

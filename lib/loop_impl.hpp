@@ -128,6 +128,10 @@ struct loop_impl final : completion_sink {
     root_base* m_main = nullptr;          // the main task while drive() runs (stop())
 };
 
+// The loop's default exception handler: one line "coio: <message>" on
+// stderr (event_loop.cpp); also for a task that outlived its loop.
+void default_exception_handler(const exception_context& ctx) noexcept;
+
 // COIO_DEBUG is set to something other than "" or "0".
 bool debug_from_env() noexcept;
 

@@ -7,7 +7,7 @@
 // submit and cancel I/O, add timers and count outside work. The hot part (the
 // ready queue and the stack-depth guard) is inline and free of OS types, so a
 // resume costs a few loads and stores; the rest is out of line in
-// lib/event_loop.cpp.
+// lib/event_loop.cpp (spawn: lib/loop_roots.cpp).
 #pragma once
 
 #include <coroutine>

@@ -89,7 +89,7 @@ private:
     friend struct final_awaiter;
     friend root_base* root_of(cancel_slot* slot) noexcept;
     // Marks the root done, posts its waiters and drops the loop's reference.
-    // Defined in lib/event_loop.cpp; runs no user code.
+    // Defined in lib/loop_roots.cpp; runs no user code.
     static void root_finished(root_base& r) noexcept;
 };
 
