@@ -19,8 +19,6 @@
 #include <string>
 #include <variant>
 
-using coio::test::connection_lost;
-
 namespace {
 
 // The server's side: one ACK per line until EOF.
@@ -40,31 +38,8 @@ coio::task<> ack_lines(coio::stream_reader r, coio::stream_writer w) {
 // One cycle; returns normally only if the client got its ACK.
 coio::task<> cycle() {
     coio::server srv = co_await coio::start_server(ack_lines, "127.0.0.1", 0);
-    {
-        auto [r, w] = co_await coio::open_connection(coio::address::loopback_v4(srv.port()));
-        bool lost = false;
-        try {
-            w.write("hello\n");
-            co_await w.drain();
-            // Through wait_for, so that its timer and task are in the sweep.
-            const std::string ack = co_await coio::wait_for(r.readline(), std::chrono::seconds(20));
-            lost = ack != "ACK hello\n";
-            if (!lost) {
-                w.close();
-                co_await w.wait_closed();
-                lost = !(co_await r.readline()).empty();
-            }
-        } catch (const coio::net_error& e) {
-            if (e.code() == std::errc::not_enough_memory) {
-                throw; // the client's own read found no memory for a buffer
-            }
-            lost = true; // reset by the server
-        }
-        if (lost) {
-            w.abort();
-            throw connection_lost{};
-        }
-    }
+    co_await coio::test::client_exchange(
+        coio::open_connection(coio::address::loopback_v4(srv.port())), "ACK hello\n");
     srv.close();
     co_await srv.wait_closed();
 }
@@ -156,29 +131,7 @@ coio::task<> datagram_and_unix() {
     // An abstract name (no file to leave behind), one per process.
     const std::string path = std::string(1, '\0') + "coio-oom-" + std::to_string(::getpid());
     coio::unix_server srv = co_await coio::start_unix_server(ack_lines, path);
-    bool lost = false;
-    try {
-        auto [r, w] = co_await coio::open_unix_connection(path);
-        w.write("hello\n");
-        co_await w.drain();
-        lost = co_await r.readline() != "ACK hello\n";
-        if (!lost) {
-            w.close();
-            co_await w.wait_closed();
-            lost = !(co_await r.readline()).empty();
-        }
-        if (lost) {
-            w.abort();
-        }
-    } catch (const coio::net_error& e) {
-        if (e.code() == std::errc::not_enough_memory) {
-            throw;
-        }
-        lost = true;
-    }
-    if (lost) {
-        throw connection_lost{};
-    }
+    co_await coio::test::client_exchange(coio::open_unix_connection(path), "ACK hello\n");
     srv.close();
     co_await srv.wait_closed();
 }

@@ -23,6 +23,7 @@
 #include <new>
 #include <string>
 #include <thread>
+#include <utility>
 
 namespace {
 
@@ -327,6 +328,32 @@ child_result sweep_one(cycle_fn cycle, long long k, int bound_ms) {
 } // namespace
 
 namespace coio::test {
+
+coio::task<> client_exchange(coio::task<coio::stream_pair> connect, std::string answer) {
+    bool lost = false;
+    try {
+        auto [r, w] = co_await std::move(connect);
+        w.write("hello\n");
+        co_await w.drain();
+        lost = co_await coio::wait_for(r.readline(), std::chrono::seconds(20)) != answer;
+        if (!lost) {
+            w.close();
+            co_await w.wait_closed();
+            lost = !(co_await r.readline()).empty();
+        }
+        if (lost) {
+            w.abort();
+        }
+    } catch (const coio::net_error& e) {
+        if (e.code() == std::errc::not_enough_memory) {
+            throw; // the client's own read found no memory for a buffer
+        }
+        lost = true; // reset by the server, or its side of a handshake failed
+    }
+    if (lost) {
+        throw connection_lost{};
+    }
+}
 
 // Fails each allocation of `cycle` in turn (oom_sweep.hpp).
 void sweep_allocations(cycle_fn cycle) {

@@ -28,13 +28,24 @@
 // with addr2line -e <test binary>); the failure message shows it.
 #pragma once
 
+#include <coio/net/stream.hpp>
 #include <coio/task.hpp>
+
+#include <string>
 
 namespace coio::test {
 
 // What a cycle's client throws when the server closed its connection
 // before the answer came.
 struct connection_lost {};
+
+// A cycle's client: awaits `connect`, writes "hello\n", reads the answer
+// (through wait_for, so that its timer and task are in the sweep), which
+// must be `answer`, closes and reads the server's EOF. Throws
+// connection_lost if the server's side ended the connection first (an
+// EOF, a reset, a failed handshake), and passes std::bad_alloc and
+// net_error ENOMEM (its own read found no memory) through.
+coio::task<> client_exchange(coio::task<coio::stream_pair> connect, std::string answer);
 
 using cycle_fn = coio::task<> (*)();
 
