@@ -444,13 +444,16 @@ void loop_impl::take_remote() {
     if (!m_remote_pending.load(std::memory_order_acquire)) {
         return;
     }
-    std::vector<std::function<void()>> got;
     {
         std::lock_guard lock(m_remote_mutex);
-        got.swap(m_remote);
+        m_remote_taken.swap(m_remote); // both keep their capacity
         m_remote_pending.store(false, std::memory_order_relaxed);
     }
-    for (auto& f : got) {
+    struct clear_taken { // also if a push_back below throws: nothing is run twice
+        std::vector<std::function<void()>>& v;
+        ~clear_taken() { v.clear(); }
+    } clear{m_remote_taken};
+    for (auto& f : m_remote_taken) {
         m_callbacks.push_back(std::move(f));
     }
 }

@@ -93,6 +93,9 @@ struct loop_impl final : completion_sink {
 
     std::mutex m_remote_mutex;
     std::vector<std::function<void()>> m_remote;
+    // The other buffer take_remote swaps in (loop thread only, empty between
+    // takes): a hand-off does not allocate the queue's storage afresh.
+    std::vector<std::function<void()>> m_remote_taken;
     std::atomic<bool> m_remote_pending{false};
     std::atomic<bool> m_parked{false}; // the loop sleeps, or is about to (lib/loop_wait.cpp)
     std::chrono::nanoseconds m_busy_poll{0};
