@@ -62,6 +62,26 @@ address peer_address_of(int fd) {
     return a;
 }
 
+int refuse_self_connect(int fd, const address& to) noexcept {
+    if (to.empty()) {
+        return 0; // not IP: a Unix socket cannot connect to itself
+    }
+    address local;
+    std::uint32_t len = address::capacity();
+    if (sys::local_name(fd, local.data(), len) < 0 || len > address::capacity()) {
+        return 0; // the connection stands; its first read or write will tell
+    }
+    local.set_size(len);
+    if (local != to) {
+        return 0;
+    }
+    // Closed normally, the connection with itself would leave the port in
+    // TIME_WAIT, where a server cannot bind it for a minute (SO_REUSEADDR
+    // does not help: the connect's socket did not set it). A reset leaves none.
+    (void)sys::set_linger_reset(fd);
+    return -ECONNREFUSED;
+}
+
 void close_socket_fd(int fd) noexcept {
     if (event_loop* loop = event_loop::current()) {
         core_of(*loop).close_fd(fd); // completes in-flight ops on fd as cancelled

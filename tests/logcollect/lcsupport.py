@@ -82,6 +82,25 @@ def skip_unless_backend(collector):
             sys.exit(SKIP)
 
 
+async def wait_port_free(port, timeout):
+    """Return once 127.0.0.1:port can be bound again (SO_REUSEADDR, as a
+    server binds), within `timeout` seconds. A process killed with io_uring
+    operations in flight on its listening socket has exited before the kernel
+    drops them: the ring is torn down asynchronously after the exit (5-8 ms
+    here), and until then the socket, and so its port, lives on. Nothing
+    announces the moment it is freed, so this tries every 2 ms."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+                return
+            except OSError as e:
+                check(time.monotonic() < deadline, f"port {port} still taken after {timeout} s: {e}")
+        await asyncio.sleep(0.002)
+
+
 class Proc:
     """A child process; stdout and stderr go to files. Ended by its PID only."""
 

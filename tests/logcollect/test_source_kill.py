@@ -17,7 +17,7 @@ ACKs it should not.
 import asyncio
 import signal
 
-from lcsupport import Test, check, records, summary_json
+from lcsupport import Test, check, records, summary_json, wait_port_free
 
 N = 3000
 KILL_AT = N // 3
@@ -38,6 +38,7 @@ async def killed_and_restarted(t):
         check(False, f"fewer than {KILL_AT} lines written in 30 s")
     src.send(signal.SIGKILL)  # the state file is whatever was saved last
     await src.wait_exit(10)
+    await wait_port_free(port, 10)  # io_uring: the killed ring still holds the listener
     again = t.spawn([t.a.log_source, "--port", port, *argv], "src-2")
     await again.wait_text(r"^listening on 127\.0\.0\.1:\d+$", 15)
     await again.wait_text(r'"event":"all_acked"', 60)

@@ -245,6 +245,35 @@ TEST_CASE("connect and open_connection to a refused port throw net_error naming 
     run_clean(open_connection_refused());
 }
 
+// A socket bound to a port and connected to that same address connects to
+// itself (TCP simultaneous open) on Linux; a client retrying a server that is
+// down can get there by chance, with the ephemeral port the kernel picks.
+// coio refuses it, and once the socket is closed a server can bind the port.
+coio::task<> drop_client(coio::socket /*s*/) {
+    co_return;
+}
+
+coio::task<> self_connect_refused() {
+    coio::socket s = coio::socket::open_tcp(coio::address::family::ipv4);
+    s.bind(coio::address::parse("127.0.0.1", 0));
+    const coio::address self = s.local_address();
+    coio::io_result r = co_await s.connect(self);
+    INFO(r.message());
+    CHECK(r.status == coio::io_status::refused);
+    CHECK(is_errc(r.error, std::errc::connection_refused));
+    s.close();
+    coio::server srv = co_await coio::start_server(drop_client, "127.0.0.1", self.port());
+    CHECK(srv.port() == self.port());
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+TEST_CASE("a socket that connects to its own address is refused, and its port is free after "
+          "close",
+          "[net]") {
+    run_clean(self_connect_refused());
+}
+
 // --- close and cancel -------------------------------------------------------------------
 
 coio::task<> close_cancels_read() {

@@ -45,6 +45,18 @@ class socket;
 struct accept_result;
 struct chunk_result;
 
+namespace detail {
+// After a connect that succeeded: -ECONNREFUSED if the socket connected to
+// itself, else 0. A TCP connect to a local port nobody listens on can pick
+// that very port as its own and connect to itself (simultaneous open): the
+// "connection" then echoes what is written, and the port stays taken, so a
+// server restarting on it cannot bind. A client that retries connecting to a
+// server that is down meets this sooner or later; it is refused as the
+// connect would have been with a different local port; closing the socket
+// then frees the port at once (a reset, no TIME_WAIT).
+int refuse_self_connect(int fd, const address& to) noexcept;
+} // namespace detail
+
 enum class shutdown_how : unsigned char { read, write, both };
 // read_chunk's buffers: adaptive (4 KiB, 64 KiB while reads fill them) or
 // small (4 KiB only: what a reader holds beyond its request stays small).
@@ -274,7 +286,13 @@ public:
         : io_awaiter_base(std::move(o)), m_to(o.m_to), m_len(o.m_len) {
         point();
     }
-    io_result await_resume() { return detail::make_io_result(take_result(), 0); }
+    io_result await_resume() {
+        int r = take_result();
+        if (r == 0) {
+            r = detail::refuse_self_connect(m_op.m_fd, m_to);
+        }
+        return detail::make_io_result(r, 0);
+    }
 
 private:
     void point() noexcept { m_op.m_arg.peer = detail::io_sockaddr{m_to.data(), &m_len}; }
