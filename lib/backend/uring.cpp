@@ -3,6 +3,7 @@
 // in uring_backend.hpp; setup in uring_setup.cpp; recv_pooled (provided-buffer
 // ring, multishot recv) in uring_buffers.cpp.
 #include "backend/uring_backend.hpp"
+#include "backend/valgrind_marks.hpp"
 
 #include <poll.h>
 #include <sys/uio.h>
@@ -471,6 +472,7 @@ void uring_backend::handle(std::uint64_t data, int res, unsigned flags, mode how
         op.m_state = 0;
         return;
     }
+    mark_kernel_writes(op, res);
     op.m_result = res;
     finish(op, how);
 }

@@ -53,6 +53,7 @@
 // recv_pooled is a single-shot recv into a buffer of m_single taken at submit,
 // so there a waiting socket does hold one buffer.
 #include "backend/uring_backend.hpp"
+#include "backend/valgrind_marks.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -477,6 +478,7 @@ void uring_backend::take_queued(entry& e, io_op& op) noexcept {
     --e.queued;
     op.m_arg.lent = io_lent{data_of(node), this, node};
     op.m_result = static_cast<int>(len_of(node));
+    mark_kernel_writes(op, op.m_result); // valgrind_marks.hpp
 }
 
 void uring_backend::drop_queue(entry& e) noexcept {

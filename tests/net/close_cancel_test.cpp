@@ -204,10 +204,13 @@ coio::task<> zero_length_io() {
     // A null buffer with a length is the kernel's EFAULT as an error status:
     // coio's read_some/write_some take what they are given (no invalid_argument,
     // unlike the checklist's wording); no crash, and the socket still works.
-    const std::span<const std::byte> bad(static_cast<const std::byte*>(nullptr), 16);
-    w = co_await p.client.write_some(bad);
-    CHECK(w.status == coio::io_status::error);
-    CHECK(w.error == std::errc::bad_address);
+    // Not under valgrind, which reports the bad pointer handed to send().
+    if (!coio::test::under_valgrind()) {
+        const std::span<const std::byte> bad(static_cast<const std::byte*>(nullptr), 16);
+        w = co_await p.client.write_some(bad);
+        CHECK(w.status == coio::io_status::error);
+        CHECK(w.error == std::errc::bad_address);
+    }
     w = co_await p.client.write_all("still fine");
     CHECK(w.ok());
     std::array<char, 10> got{};
