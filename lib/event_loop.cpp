@@ -247,8 +247,11 @@ bool event_loop::run_once(const detail::root_base* main) {
         return false;
     }
     // 2. Wait for I/O: completions post their waiters to the ready queue.
-    if (!work_ready || im.m_in_flight > 0) {
+    if (!work_ready) {
         im.wait_for_work(timeout); // lib/loop_wait.cpp
+        im.take_remote();
+    } else if (im.m_in_flight > 0) {
+        im.m_backend->poll_ready(); // what completed meanwhile, without waiting
         im.take_remote();
     }
     if (jump_to != nullptr && ready.empty() && im.m_callbacks.empty() &&

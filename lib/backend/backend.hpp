@@ -78,6 +78,10 @@ public:
     virtual void forget(io_op& op) noexcept = 0;
     virtual void close(int fd) noexcept = 0;
     virtual void wait(std::chrono::nanoseconds timeout) = 0;
+    // The poll of an iteration that has work ready (event_loop::run_once):
+    // wait(0) unless the backend has a cheaper way to pick up what is ready
+    // now without entering the kernel on every turn (io_uring).
+    virtual void poll_ready() { wait(std::chrono::nanoseconds{0}); }
     virtual void wake() noexcept = 0;
     // Wake `target` (another loop's backend) from this loop's thread through
     // this backend, where it has a cheaper way than target.wake() (io_uring:

@@ -194,6 +194,7 @@ public:
     void forget(io_op& op) noexcept override;
     void close(int fd) noexcept override;
     void wait(std::chrono::nanoseconds timeout) override;
+    void poll_ready() override;
     void wake() noexcept override;
     bool wake_other(backend& target) noexcept override;
     [[nodiscard]] std::size_t registrations() const noexcept override { return m_registered; }
@@ -304,6 +305,11 @@ private:
     bool m_started = false;
     std::uint64_t m_issuer = 0; // this_thread_serial() of the issuer, once m_started
     bool m_wake_armed = false;
+    // reap() takes only the CQEs already in the ring, without entering for
+    // deferred task work (poll_ready, and after a wait that entered); the
+    // lazy polls in a row.
+    bool m_lazy_poll = false;
+    unsigned m_lazy_polls = 0;
     std::uint64_t m_wake_count = 0; // the kernel writes here; lives as long as the ring
     sys::unique_fd m_wake;
     std::vector<entry> m_table; // by fd number
