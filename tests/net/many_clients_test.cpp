@@ -22,17 +22,7 @@ namespace {
 constexpr int clients = 5000;
 constexpr int lines_each = 100;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool under_asan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool under_asan = true;
-#else
-constexpr bool under_asan = false;
-#endif
-#else
-constexpr bool under_asan = false;
-#endif
+constexpr bool under_asan = coio::test::asan_build;
 
 // Peak RSS above the process's RSS before the flood, for the 5,000
 // connections with both ends in this process. RELIABILITY 17 suggests 64 KiB

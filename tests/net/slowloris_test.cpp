@@ -27,17 +27,7 @@ namespace {
 constexpr int slow_clients = 5000;
 constexpr auto read_timeout = 4s;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool under_asan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool under_asan = true;
-#else
-constexpr bool under_asan = false;
-#endif
-#else
-constexpr bool under_asan = false;
-#endif
+constexpr bool under_asan = coio::test::asan_build;
 
 // Budget for the 5,000 connections, both ends in this process: 10.2-10.5
 // MiB measured at -O2 with g++ (about 2.1 KB a connection: the server's
