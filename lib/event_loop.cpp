@@ -74,7 +74,7 @@ event_loop::~event_loop() {
         detail::root_base* r = im.m_roots;
         if (!r->m_done) {
             im.unlink(*r);
-            r->m_owner = nullptr;
+            r->m_loop = nullptr;
             if (r->m_refs == 1) {
                 r->m_self.destroy();
             } else {
@@ -94,7 +94,7 @@ event_loop::~event_loop() {
             held_names += (held > 1 ? ", '" : "'") + r->name() + "'";
         }
         im.unlink(*r);
-        r->m_owner = nullptr;
+        r->m_loop = nullptr;
     }
     if (held > 0) {
         if (held > 8) {

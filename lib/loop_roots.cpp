@@ -67,14 +67,14 @@ void event_loop::on_root_released(detail::root_base& r) noexcept {
 namespace detail {
 
 void root_base::root_finished(root_base& r) noexcept {
-    if (r.m_owner != nullptr) {
-        r.m_owner->on_root_finished(r);
+    if (event_loop* owner = r.owner()) {
+        owner->on_root_finished(r);
     }
 }
 
 void root_release(root_base& r) noexcept {
-    if (r.m_owner != nullptr) {
-        r.m_owner->on_root_released(r);
+    if (event_loop* owner = r.owner()) {
+        owner->on_root_released(r);
         return;
     }
     // The loop is gone (the handle outlived it).
@@ -89,7 +89,6 @@ void root_release(root_base& r) noexcept {
 
 void loop_core::spawn(root_base& r) {
     loop_impl& im = *m_impl;
-    r.m_owner = m_owner;
     r.m_loop = this;
     r.m_slot = &r.own_slot();
     r.m_id = ++im.m_next_id;

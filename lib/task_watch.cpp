@@ -82,7 +82,7 @@ void task_watches::stop() noexcept {
         if (!r.m_done) {
             unlink_waiter(r, p.m_waiter); // still parked: never posted
             h.destroy();
-        } else if (r.m_owner == nullptr) {
+        } else if (r.owner() == nullptr) {
             h.destroy(); // posted, but the loop is gone and dropped its queue
         } else {
             // Posted when its task finished; it runs on this pass or the next.

@@ -229,19 +229,23 @@ private:
         io_op* writer = nullptr;
         std::uint32_t gen = 0;
         std::uint8_t watched = 0; // the poller's registration bits
-        bool readable = true;     // see "Readiness bits" above
-        bool writable = true;
-        bool stream = false;      // SOCK_STREAM, known once registered
-        bool hangup = false;      // an event reported hang-up or error
-        bool big = false;         // the last read filled a small buffer: read big next
-        bool starved = false;     // in m_starved, waiting for a pool buffer
-        bool was_starved = false; // scheduled because a buffer came back
+        bool readable : 1 = true; // see "Readiness bits" above
+        bool writable : 1 = true;
+        bool stream : 1 = false;      // SOCK_STREAM, known once registered
+        bool hangup : 1 = false;      // an event reported hang-up or error
+        bool big : 1 = false;         // the last read filled a small buffer: read big next
+        bool starved : 1 = false;     // in m_starved, waiting for a pool buffer
+        bool was_starved : 1 = false; // scheduled because a buffer came back
     };
+    // 24 bytes: one per fd number up to the highest open one.
+    static_assert(sizeof(void*) != 8 || sizeof(entry) == 24);
 
     entry& slot_for(int fd) {
         const auto i = static_cast<std::size_t>(fd);
         if (i >= m_fds.size()) {
-            m_fds.resize(std::max<std::size_t>(i + 1, m_fds.size() * 2));
+            // Only up to this fd: the capacity still grows geometrically,
+            // and the entries past the highest fd are never touched.
+            m_fds.resize(i + 1);
         }
         return m_fds[i];
     }

@@ -48,7 +48,7 @@ bool uring_backend::submit(io_op& op) {
     }
     const auto fd = static_cast<std::size_t>(op.m_fd);
     if (fd >= m_table.size()) {
-        m_table.resize(std::max<std::size_t>(fd + 1, m_table.size() * 2));
+        m_table.resize(fd + 1); // geometric capacity; entries past the highest fd untouched
     }
     // Room for the completions finish() defers (in close and cancel:
     // noexcept code, where the vector could not grow), reserved at the first

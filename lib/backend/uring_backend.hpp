@@ -224,13 +224,14 @@ private:
         std::uint32_t head = no_buf; // buffers received and not yet read, linked
         std::uint32_t tail = no_buf; // through next_of()
         std::uint16_t queued = 0;    // buffers in that queue
-        bool armed = false;          // a multishot recv is in the kernel
-        bool armed_big = false;      // ... into the big buffers
-        bool big = false;            // reads fill small buffers: arm into big ones
-        bool small_only = false;     // the last recv_pooled asked for op_small
-        bool cancelling = false;     // a cancel of the multishot is on its way
-        bool starved = false;        // in m_starved: waits for free ring buffers
+        bool armed : 1 = false;      // a multishot recv is in the kernel
+        bool armed_big : 1 = false;  // ... into the big buffers
+        bool big : 1 = false;        // reads fill small buffers: arm into big ones
+        bool small_only : 1 = false; // the last recv_pooled asked for op_small
+        bool cancelling : 1 = false; // a cancel of the multishot is on its way
+        bool starved : 1 = false;    // in m_starved: waits for free ring buffers
     };
+    static_assert(sizeof(void*) != 8 || sizeof(entry) == 40); // one per fd number
     enum class mode : std::uint8_t { deliver, defer, drop };
     enum class pool_mode : std::uint8_t { unknown, ring, single };
 

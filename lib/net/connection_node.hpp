@@ -3,7 +3,7 @@
 //
 // The node lives in the connection task's frame (listener.cpp), so tracking
 // a connection allocates nothing: two links, the task's cancel slot, the
-// socket and, for stream handlers, the stream state. A stream state and its
+// peer's address, the socket and, for stream handlers, the stream state. A stream state and its
 // node point to each other while both exist; whichever goes first clears the
 // other's pointer (stream.cpp, listener.cpp).
 #pragma once
@@ -20,7 +20,7 @@ struct connection_node {
     connection_node* m_next = nullptr;
     cancel_slot* m_slot = nullptr;    // the connection task's: close_clients cancels it
     stream_state* m_stream = nullptr; // the handler's streams while they exist
-    const address* m_peer = nullptr;  // in the same frame; empty for a Unix peer
+    address m_peer;                   // as accept reported it; empty for a Unix peer
     int m_fd = -1;                    // the accepted socket's fd (see abort_raw in listener.cpp)
     bool m_linked = false;
 };

@@ -22,6 +22,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace coio::detail {
 
@@ -157,14 +158,14 @@ namespace {
 // belong to something else: only a socket whose peer is still the one
 // accepted gets SO_LINGER 0 (it resets when the handler's frame closes it).
 void abort_raw(const connection_node& n) noexcept {
-    if (n.m_peer == nullptr || n.m_peer->empty()) {
+    if (n.m_peer.empty()) {
         return; // Unix: no reset
     }
     address now;
     std::uint32_t len = address::capacity();
-    if (sys::peer_name(n.m_fd, now.data(), len) == 0 && len == n.m_peer->size()) {
+    if (sys::peer_name(n.m_fd, now.data(), len) == 0 && len == n.m_peer.size()) {
         now.set_size(len);
-        if (now == *n.m_peer) {
+        if (now == n.m_peer) {
             (void)sys::set_linger_reset(n.m_fd);
         }
     }
@@ -259,48 +260,82 @@ void report_failure(listener_state& st, const address& peer, std::exception_ptr 
     st.m_loop->call_exception_handler({msg, name, failure});
 }
 
+// What a connection's task keeps of its connection, moved into the frame
+// as its one parameter besides the socket: the node (with the peer), the
+// close_clients epoch when it was accepted, and a counted reference to the
+// server's state. The first such reference makes the state hold itself
+// (m_keepalive) and the last one lets go: a pointer per connection, not a
+// shared_ptr. Moved only before the node is linked (into the frame).
+class connection_ref {
+public:
+    connection_ref(const std::shared_ptr<listener_state>& st, const address& peer,
+                   std::uint32_t epoch) noexcept
+        : m_state(st.get()), m_epoch(epoch) {
+        m_node.m_peer = peer;
+        if (st->m_task_refs++ == 0) {
+            st->m_keepalive = st;
+        }
+    }
+    connection_ref(connection_ref&& o) noexcept
+        : m_state(std::exchange(o.m_state, nullptr)), m_epoch(o.m_epoch) {
+        m_node.m_peer = o.m_node.m_peer;
+    }
+    connection_ref(const connection_ref&) = delete;
+    connection_ref& operator=(const connection_ref&) = delete;
+    connection_ref& operator=(connection_ref&&) = delete;
+    ~connection_ref() {
+        if (m_state != nullptr && --m_state->m_task_refs == 0) {
+            // Last: may destroy the state (nothing here uses it after).
+            std::shared_ptr<listener_state> last = std::move(m_state->m_keepalive);
+        }
+    }
+
+    listener_state* m_state;
+    connection_node m_node;
+    std::uint32_t m_epoch;
+};
+
 // One connection's task. It is created without a name (a name string per
 // connection would be the accept path's only allocation besides the frames);
 // a handler's exception is reported here instead, naming the peer (TCP) or
-// the listening path (Unix). `epoch` is the server's close_clients epoch
-// when the connection was accepted.
+// the listening path (Unix).
 // The connection task is its own root (loop_core::spawn): one frame per
 // connection besides the handler's, not a root around a task.
-root_coroutine<void> serve_connection(std::shared_ptr<listener_state> st, socket s, address peer,
-                                      std::uint32_t epoch) {
-    connection_node node;
+root_coroutine<void> serve_connection(connection_ref c, socket s) {
+    listener_state& st = *c.m_state;
+    // Once the task has started, the connection ends when the body does
+    // (return, exception, or the frame destroyed at loop teardown). A frame
+    // destroyed before it started was never counted as started: its
+    // connection_ref only lets go of the state.
     struct ended {
-        listener_state& st;
-        connection_node& node;
+        connection_ref& c;
+        explicit ended(connection_ref& r) noexcept : c(r) {}
+        ended(const ended&) = delete;
+        ended& operator=(const ended&) = delete;
         ~ended() {
-            st.unlink(node);
-            if (node.m_stream != nullptr) {
-                unlink_stream(*node.m_stream);
+            c.m_state->unlink(c.m_node);
+            if (c.m_node.m_stream != nullptr) {
+                unlink_stream(*c.m_node.m_stream);
             }
-            st.connection_ended();
+            c.m_state->connection_ended();
         }
-    } guard{*st, node};
-    if (st->m_abort_epoch > epoch) {
+    } guard(c);
+    if (st.m_abort_epoch > c.m_epoch) {
         s.abort(); // abort_clients() came before this task started
         co_return;
     }
-    if (st->m_close_epoch > epoch) {
+    if (st.m_close_epoch > c.m_epoch) {
         co_return; // close_clients(): s closes here
     }
-    node.m_slot = co_await current_slot();
-    node.m_peer = &peer;
-    node.m_fd = s.native_handle();
-    st->link(node);
-    std::exception_ptr failure;
+    c.m_node.m_slot = co_await current_slot();
+    c.m_node.m_fd = s.native_handle();
+    st.link(c.m_node);
     try {
-        co_await st->m_fn(std::move(s), node);
+        co_await st.m_fn(std::move(s), c.m_node);
     } catch (const cancelled_error&) {
         throw;
     } catch (...) {
-        failure = std::current_exception();
-    }
-    if (failure) {
-        report_failure(*st, peer, failure);
+        report_failure(st, c.m_node.m_peer, std::current_exception());
     }
 }
 
@@ -356,7 +391,8 @@ task<> accept_loop(std::shared_ptr<listener_state> st, std::size_t index) {
             bool no_memory = false;
             try {
                 core_of(*st->m_loop)
-                    .spawn(serve_connection(st, std::move(r.sock), r.peer, epoch).m_h.promise());
+                    .spawn(serve_connection(connection_ref(st, r.peer, epoch), std::move(r.sock))
+                               .m_h.promise());
             } catch (const std::bad_alloc&) {
                 // No memory for the connection's frame: that client's socket
                 // has closed as the exception unwound; the server goes on.

@@ -61,6 +61,11 @@ struct listener_state {
     std::uint32_t m_epoch = 0;       // bumped by each call
     std::uint32_t m_close_epoch = 0; // m_epoch after the last close_clients
     std::uint32_t m_abort_epoch = 0; // m_epoch after the last abort_clients
+    // Connection tasks (frames, started or not) and, while there are any,
+    // the reference they keep the state alive with (listener.cpp:
+    // connection_ref).
+    std::size_t m_task_refs = 0;
+    std::shared_ptr<listener_state> m_keepalive;
 
     [[nodiscard]] bool at_limit() const noexcept {
         return m_max_connections != 0 && m_stats.active >= m_max_connections;

@@ -366,7 +366,7 @@ void check_stream_options(const stream_options& o) {
 }
 
 stream_pair make_server_streams(socket s, const stream_options& opts, connection_node& node) {
-    auto st = std::make_shared<stream_state>(std::move(s), opts, -1, node.m_peer);
+    auto st = std::make_shared<stream_state>(std::move(s), opts, -1, &node.m_peer);
     st->node = &node;
     node.m_stream = st.get();
     return {stream_reader(st), stream_writer(st)};

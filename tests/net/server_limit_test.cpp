@@ -155,3 +155,53 @@ TEST_CASE("max_connections bounds the handlers across a server's listening socke
           "[net][server]") {
     run_clean(limit_on_two_sockets());
 }
+
+namespace {
+
+struct counting_echo {
+    int* started;
+    coio::task<> operator()(coio::stream_reader r, coio::stream_writer w) const {
+        ++*started;
+        return echo_lines(std::move(r), std::move(w));
+    }
+};
+
+// A client accepted at the limit waits, accepted, for a place; close_clients
+// then ends the handled connection, which frees the place, and the waiting
+// one's task starts after close_clients: it closes that client unserved and
+// still counts as ended (active back to 0, wait_closed returns).
+coio::task<> close_clients_reaches_waiting() {
+    coio::server_options opts;
+    opts.max_connections = 1;
+    std::vector<std::string> hosts{"127.0.0.1", "127.0.0.2"};
+    int started = 0;
+    coio::server srv = co_await coio::start_server(counting_echo{&started}, hosts, 0, opts);
+    REQUIRE(srv.addresses().size() == 2);
+    coio::stream_pair a = co_await coio::wait_for(coio::open_connection(srv.addresses()[0]), 5s);
+    coio::stream_pair b = co_await coio::wait_for(coio::open_connection(srv.addresses()[1]), 5s);
+    auto one = [&srv] { return srv.stats().accepted == 2 && srv.stats().active == 1; };
+    co_await coio::wait_for(until(one), 5s);
+    CHECK(started == 1);
+
+    srv.close_clients();
+    // Both clients see the end: the handled one closed by close_clients, the
+    // waiting one by its task, which must not run the handler.
+    std::string end_a = co_await coio::wait_for(a.reader.readline(), 5s);
+    std::string end_b = co_await coio::wait_for(b.reader.readline(), 5s);
+    CHECK(end_a.empty());
+    CHECK(end_b.empty());
+    auto none = [&srv] { return srv.stats().active == 0; };
+    co_await coio::wait_for(until(none), 5s);
+    CHECK(started == 1);
+    srv.close();
+    co_await coio::wait_for(srv.wait_closed(), 5s);
+    CHECK(srv.stats().accepted == 2);
+}
+
+} // namespace
+
+TEST_CASE("close_clients reaches a client accepted at the limit whose task has not started: it "
+          "is closed unserved and counted as ended",
+          "[net][server]") {
+    run_clean(close_clients_reaches_waiting());
+}

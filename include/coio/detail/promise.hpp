@@ -19,7 +19,6 @@ struct promise_base {
     static void* operator new(std::size_t size) { return frame_alloc(size); }
     static void operator delete(void* p, std::size_t size) noexcept { frame_free(p, size); }
 
-    std::coroutine_handle<> m_continuation;
     loop_core* m_loop = nullptr;
     cancel_slot* m_slot = nullptr;
 };
@@ -43,6 +42,7 @@ struct function_name {
 // frame's fixed promise offset (task_promise_of below).
 struct task_promise_base : promise_base {
     explicit task_promise_base(function_name fn) noexcept : m_function(fn.m_name) {}
+    std::coroutine_handle<> m_continuation; // the frame that awaits this task
     const char* m_function;
 };
 
@@ -80,18 +80,16 @@ cancel_slot* slot_of(std::coroutine_handle<P> h) noexcept {
     }
 }
 
-// final_suspend of task-like promises: hand control to the continuation
+// final_suspend of task promises: hand control to the continuation
 // (symmetric transfer, depth-guarded) or to nobody.
 struct final_awaiter {
     static bool await_ready() noexcept { return false; }
     template <class P>
     static std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
-        promise_base& p = h.promise();
-        if constexpr (std::is_base_of_v<task_promise_base, P>) {
-            if (p.m_slot != nullptr) {
-                p.m_slot->leave_task(
-                    p.m_continuation.address()); // the awaiting one is innermost again
-            }
+        static_assert(std::is_base_of_v<task_promise_base, P>);
+        task_promise_base& p = h.promise();
+        if (p.m_slot != nullptr) {
+            p.m_slot->leave_task(p.m_continuation.address()); // the awaiting one is innermost again
         }
         if (!p.m_continuation) {
             return std::noop_coroutine();

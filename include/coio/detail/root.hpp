@@ -73,8 +73,13 @@ public:
     [[nodiscard]] cancel_slot& own_slot() noexcept { return *this; }
     [[nodiscard]] const cancel_slot& own_slot() const noexcept { return *this; }
 
-    event_loop* m_owner = nullptr; // null once the loop is gone
-    root_base* m_prev = nullptr;   // the loop's list of roots
+    // The loop that runs the task: m_loop's owner (spawn sets m_loop), or
+    // null before spawn and once the loop is gone (it clears m_loop then).
+    [[nodiscard]] event_loop* owner() const noexcept {
+        return m_loop != nullptr ? &m_loop->owner() : nullptr;
+    }
+
+    root_base* m_prev = nullptr; // the loop's list of roots
     root_base* m_next = nullptr;
     std::coroutine_handle<> m_self;
     task_waiter* m_waiters = nullptr;
@@ -172,6 +177,12 @@ public:
     result<T> m_value;
 };
 
+// A void task's outcome is m_done and m_exception alone: no result<void>
+// (16 bytes less in every void root, one per connection of a server).
+struct void_value {
+    static void value() noexcept {}
+};
+
 template <>
 class root_promise<void> : public root_base {
 public:
@@ -180,9 +191,12 @@ public:
         m_self = h;
         return {h};
     }
-    void return_void() noexcept { m_value.set_value(); }
-    result<void> m_value;
+    static void return_void() noexcept {}
+    [[no_unique_address]] void_value m_value;
 };
+
+// Every server connection has one of these (its task's root): keep it small.
+static_assert(sizeof(void*) != 8 || sizeof(root_promise<void>) <= 112);
 
 // The task's own frame - and everything it took by value - is destroyed as
 // soon as it finishes, not when the last task_handle lets go of the root: a
