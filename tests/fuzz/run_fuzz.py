@@ -44,7 +44,14 @@ def main():
     cmd += args.extra.split()
     cmd += [work_corpus, args.corpus]
     env = dict(os.environ)
-    env.setdefault("ASAN_OPTIONS", "detect_stack_use_after_return=1:abort_on_error=1")
+    # Every throw makes ASan collect the whole fake stack (the one that
+    # catches stack-use-after-return) at the next call; at its default size
+    # (2^20 bytes per frame size class) that took 45-50% of the stream reader
+    # fuzzer's time (perf: __asan::FakeStack::GC), which throws on most
+    # inputs. 2^16 is plenty for these shallow stacks (coroutine frames are
+    # on the heap) and ran it 2.5 times as fast.
+    env.setdefault("ASAN_OPTIONS", "detect_stack_use_after_return=1:abort_on_error=1:"
+                   "max_uar_stack_size_log=16")
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
     log_path = os.path.join(args.work, "log.txt")
     start = time.monotonic()
