@@ -15,8 +15,7 @@
 // the process to core N on Linux (the benchmarks pin server and load generator apart).
 // --loops N serves on N loops, one thread each (0: one per allowed CPU), each
 // with its own listening socket on the same port (SO_REUSEPORT): the kernel
-// spreads the connections and every loop serves its own (docs/design.md,
-// "Every core").
+// spreads the connections and every loop serves its own (docs/multicore.md).
 // COIO_BACKEND=epoll|io_uring picks the backend; --list-backends shows which
 // can run here.
 // Try:  ./build/examples/echo_client --port PORT --connections 100

@@ -1,5 +1,5 @@
 // coio/loops.hpp - every core: N loops, one per thread, and work handed
-// between them (docs/design.md, "Every core").
+// between them (docs/multicore.md).
 //
 //   coio::run_loops(0, [](std::size_t i) -> coio::task<> { ... });   // one loop per core
 //
