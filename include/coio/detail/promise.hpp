@@ -32,8 +32,10 @@ struct function_name {
     const char* m_name;
 };
 
-// What task<T>'s promise adds, for introspection (coio/introspect.hpp): the
-// coroutine function's name - one pointer per frame. The rest of a chain's
+// What task<T>'s promise adds: the frame that awaits it (roots and gather
+// children are never awaited, so they have no continuation) and, for
+// introspection (coio/introspect.hpp), the coroutine function's name - one
+// pointer per frame. The rest of a chain's
 // picture lives in its cancel slot (m_top, m_depth): task::awaiter makes the
 // awaited frame the chain's innermost and counts it, the final awaiter hands
 // that back to the continuation. The frames between the innermost and the
