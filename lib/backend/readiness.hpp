@@ -298,7 +298,11 @@ private:
         // EOF or the error behind with no event to come: only EAGAIN clears.
         const bool short_clears = e.stream && transfer && (writes || !e.hangup);
         if (r == -EAGAIN || (short_clears && r > 0 && static_cast<std::size_t>(r) < asked)) {
-            (writes ? e.writable : e.readable) = false;
+            if (writes) { // (no ?: on bit-fields: clang 14 cannot compile it)
+                e.writable = false;
+            } else {
+                e.readable = false;
+            }
         }
         return r;
     }
