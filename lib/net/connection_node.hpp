@@ -3,9 +3,9 @@
 //
 // The node lives in the connection task's frame (listener.cpp), so tracking
 // a connection allocates nothing: two links, the task's cancel slot, the
-// peer's address, the socket and, for stream handlers, the stream state. A stream state and its
-// node point to each other while both exist; whichever goes first clears the
-// other's pointer (stream.cpp, listener.cpp).
+// peer's address, the socket and, for stream handlers, the stream state. A
+// stream state and its node point to each other while both exist; whichever
+// goes first clears the other's pointer (stream.cpp, listener.cpp).
 #pragma once
 
 #include <coio/detail/cancel_slot.hpp>
